@@ -1,0 +1,188 @@
+"""The Backend: builds and owns the engine, the event bus and the services; start() / stop()."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+
+from server.bus import EventBus, utcnow
+from server.db import migrate
+from server.db.engine import make_engine, make_sessions
+from server.services.auth import AuthService
+from server.services.health import HealthService
+from server.services.keyfiles import read_or_create
+from server.services.llm import OllamaGateway
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+    from datetime import datetime
+    from typing import Any
+
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+    from server.config import Settings
+
+log = logging.getLogger(__name__)
+
+API_KEY_FILE = "api-key"
+JWT_SECRET_FILE = "jwt-secret"
+
+
+class BackendError(RuntimeError):
+    """The backend could not start; the message says why and what to do."""
+
+
+class Backend:
+    """Everything behind the API and the window, with one lifetime."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bus = EventBus()
+        self.started_at: datetime | None = None
+        self._started_monotonic = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self._auth: AuthService | None = None
+        self._llm: OllamaGateway | None = None
+        self._health: HealthService | None = None
+        self.api_key_generated = False
+        self._api_key = ""
+
+    # Services are only there between start() and stop(); asking earlier is a bug.
+    @property
+    def engine(self) -> AsyncEngine:
+        assert self._engine is not None, "Backend not started"
+        return self._engine
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        assert self._sessions is not None, "Backend not started"
+        return self._sessions
+
+    @property
+    def auth(self) -> AuthService:
+        assert self._auth is not None, "Backend not started"
+        return self._auth
+
+    @property
+    def llm(self) -> OllamaGateway:
+        assert self._llm is not None, "Backend not started"
+        return self._llm
+
+    @property
+    def health(self) -> HealthService:
+        assert self._health is not None, "Backend not started"
+        return self._health
+
+    @property
+    def uptime_seconds(self) -> float:
+        """Seconds since start() finished (0 before)."""
+        return time.monotonic() - self._started_monotonic if self.started_at else 0.0
+
+    async def start(self) -> None:
+        """Open the database (migrating it), load keys, start services and background work.
+
+        A failure part-way releases whatever was already opened before it propagates.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        settings = self.settings
+        data_dir = settings.data_dir
+        try:
+            await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackendError(f"Cannot create the data dir {data_dir}: {exc.strerror}") from exc
+
+        self._engine = make_engine(settings.resolved_database_url)
+        try:
+            await migrate.upgrade(self._engine)
+        except Exception as exc:
+            raise BackendError(
+                f"Cannot open the database at {settings.resolved_database_url}: {exc}"
+            ) from exc
+        self._sessions = make_sessions(self._engine)
+
+        if settings.api_key is not None:
+            api_key = settings.api_key.get_secret_value()
+        else:
+            api_key, self.api_key_generated = await asyncio.to_thread(read_or_create, data_dir / API_KEY_FILE)
+            if self.api_key_generated:
+                log.warning(
+                    "Generated an API key (saved in %s); it is shown in the window's Settings",
+                    data_dir / API_KEY_FILE,
+                )
+        self._api_key = api_key
+        jwt_secret, _ = await asyncio.to_thread(read_or_create, data_dir / JWT_SECRET_FILE, 48)
+        self._auth = AuthService(
+            self._sessions,
+            api_key=api_key,
+            jwt_secret=jwt_secret,
+            token_ttl=timedelta(minutes=settings.token_ttl_minutes),
+            data_dir=data_dir,
+        )
+        admin_password = settings.admin_password
+        await self._auth.ensure_operator(
+            settings.admin_user, admin_password.get_secret_value() if admin_password else None
+        )
+
+        self._llm = OllamaGateway(settings.ollama_host, self.bus, timeout=settings.ollama_timeout)
+        await self._llm.probe()
+        self.spawn(self._llm.watch(settings.ollama_probe_interval), name="ollama-watch")
+        self._health = HealthService(settings.app_name, self.check_database, self._llm)
+
+        self.started_at = utcnow()
+        self._started_monotonic = time.monotonic()
+        log.info("Backend started (data dir %s)", data_dir)
+
+    @property
+    def api_key(self) -> str:
+        """The key clients send as ``Authorization: Bearer``."""
+        assert self._api_key, "Backend not started"
+        return self._api_key
+
+    def spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
+        """Run ``coro`` in the background until stop(); failures are logged, never lost."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Background task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def check_database(self) -> str | None:
+        """``None`` when the database answers, else what is wrong."""
+        try:
+            async with self.sessions() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001  (any driver error means "not ready")
+            return f"database error: {exc}"
+        return None
+
+    async def stop(self) -> None:
+        """Cancel background work, close clients and the database. Safe to call twice."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._llm is not None:
+            await self._llm.close()
+            self._llm = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+        self.started_at = None
+        log.info("Backend stopped")

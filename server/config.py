@@ -1,0 +1,133 @@
+"""Settings: CLI flags > environment > ``config.toml`` in the data dir > defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_NAME = "config.toml"
+DATA_DIR_ENV = "AGENTIC_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    """The platform's per-user data dir (``~/.local/share/agentic-desktop`` on Linux)."""
+    return Path(platformdirs.user_data_dir("agentic-desktop", appauthor=False))
+
+
+def _aliases(field: str, *extra: str) -> AliasChoices:
+    """Accept ``AGENTIC_<FIELD>``, the spec's own names in ``extra``, and the bare field name."""
+    return AliasChoices(f"AGENTIC_{field.upper()}", *extra, field)
+
+
+class Settings(BaseSettings):
+    """Everything the backend and the window can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENTIC_",
+        populate_by_name=True,
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    host: str = Field("127.0.0.1", validation_alias=_aliases("host"))
+    port: int = Field(8000, ge=0, le=65535, validation_alias=_aliases("port"))
+    data_dir: Path = Field(default_factory=default_data_dir, validation_alias=_aliases("data_dir"))
+    api_key: SecretStr | None = Field(None, validation_alias=_aliases("api_key", "API_KEY"))
+    ollama_host: str = Field(
+        "http://127.0.0.1:11434", validation_alias=_aliases("ollama_host", "OLLAMA_HOST")
+    )
+    ollama_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds before a call to Ollama counts as failed.",
+        validation_alias=_aliases("ollama_timeout"),
+    )
+    ollama_probe_interval: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds between Ollama reachability probes.",
+        validation_alias=_aliases("ollama_probe_interval"),
+    )
+    admin_user: str = Field("admin", min_length=1, validation_alias=_aliases("admin_user"))
+    admin_password: SecretStr | None = Field(None, validation_alias=_aliases("admin_password"))
+    database_url: str | None = Field(None, validation_alias=_aliases("database_url"))
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_aliases("cors_origins")
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_aliases("log_level", "LOG_LEVEL")
+    )
+    security_level: Literal["strict", "moderate", "lenient"] = Field(
+        "moderate", validation_alias=_aliases("security_level", "SECURITY_LEVEL")
+    )
+    token_ttl_minutes: int = Field(
+        24 * 60,
+        gt=0,
+        description="Lifetime of a login token.",
+        validation_alias=_aliases("token_ttl_minutes"),
+    )
+    app_name: str = Field("Agentic Desktop", validation_alias=_aliases("app_name"))
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return [str(part).strip().rstrip("/") for part in value if str(part).strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured database URL, or SQLite in the data dir."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'agentic.db'}"
+
+    @property
+    def config_file(self) -> Path:
+        """Where the optional config file lives."""
+        return self.data_dir / CONFIG_FILE_NAME
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (init kwargs) win over the environment, which wins over the data dir's file."""
+        init_kwargs: dict[str, Any] = getattr(init_settings, "init_kwargs", {})
+        from_flags = next(
+            (value for key, value in init_kwargs.items() if key.lower() in ("data_dir", "agentic_data_dir")),
+            None,
+        )
+        data_dir = from_flags or os.environ.get(DATA_DIR_ENV) or default_data_dir()
+        config_file = Path(data_dir).expanduser() / CONFIG_FILE_NAME
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file))
+
+    @classmethod
+    def from_cli(cls, flags: dict[str, Any]) -> Settings:
+        """Build settings with the flags that were given (``None`` means not given)."""
+        return cls(**{key: value for key, value in flags.items() if value not in (None, [])})

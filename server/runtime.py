@@ -1,0 +1,42 @@
+"""``runtime.json`` in the data dir: where a running instance serves, for scripts and tests."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+from typing import TYPE_CHECKING
+
+from server.services.keyfiles import write_private
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+RUNTIME_FILE = "runtime.json"
+
+
+def write_runtime(data_dir: Path, *, url: str, mode: str) -> Path:
+    """Record this process's API URL; removed again by ``clear_runtime``."""
+    path = data_dir / RUNTIME_FILE
+    write_private(path, json.dumps({"pid": os.getpid(), "url": url, "mode": mode}))
+    return path
+
+
+def clear_runtime(data_dir: Path) -> None:
+    """Remove this process's runtime file (another process's file is left alone)."""
+    path = data_dir / RUNTIME_FILE
+    try:
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def freeze_startup_objects() -> None:
+    """Exempt everything alive after start-up from garbage collection (``gc.freeze``).
+
+    Modules, models and Qt wrappers live as long as the process; leaving them out of the
+    collector's scans keeps full collections short, and so the loop responsive.
+    """
+    gc.collect()
+    gc.freeze()
