@@ -1,0 +1,36 @@
+"""Who is calling: bearer tokens for routes declared with ``auth=True``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from server.api.keys import BACKEND, PRINCIPAL
+from server.services.errors import Unauthorized
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from server.services.auth import Principal
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def authenticate(request: web.Request) -> Principal:
+    """Resolve the request's bearer token to the caller, or raise ``Unauthorized``."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("Authentication required: send 'Authorization: Bearer <API key or login token>'")
+    principal = request[PRINCIPAL] = await request.app[BACKEND].auth.authenticate(token)
+    return principal
+
+
+def principal(request: web.Request) -> Principal:
+    """The caller of an authenticated route."""
+    return request[PRINCIPAL]
