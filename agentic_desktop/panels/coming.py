@@ -1,0 +1,98 @@
+"""A panel whose features are not built yet: it says plainly what it will hold."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+
+from agentic_desktop.widgets.header import PanelHeader
+
+
+class ComingPanel(QWidget):
+    """Title, purpose and the list of what is coming."""
+
+    def __init__(self, title: str, purpose: str, features: list[str]) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(28, 24, 28, 24)
+        layout.addWidget(PanelHeader(title, purpose))
+        card = QFrame()
+        card.setObjectName("card")
+        inner = QVBoxLayout(card)
+        inner.setContentsMargins(18, 16, 18, 16)
+        heading = QLabel("NOT BUILT YET — THIS PANEL WILL HOLD")
+        heading.setObjectName("cardTitle")
+        inner.addWidget(heading)
+        self.features = QLabel("\n".join(f"•  {feature}" for feature in features))
+        self.features.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.features.setWordWrap(True)
+        inner.addWidget(self.features)
+        layout.addWidget(card)
+        layout.addStretch(1)
+
+
+COMING = {
+    "agents": (
+        "Agents",
+        "Define agents: a model, a system prompt, parameters, tools and secrets.",
+        [
+            "A searchable table of agents with filters",
+            "Create and edit dialog with a model picker filled from Ollama",
+            "Run a task (generate, chat, summarize, analyze) with one agent",
+        ],
+    ),
+    "tasks": (
+        "Tasks & Logs",
+        "Run tasks with your agents and watch them live.",
+        [
+            "Live task list with status, progress and cancel",
+            "Output viewer for finished tasks",
+            "Live log view with level filter and search",
+        ],
+    ),
+    "chat": (
+        "Chat",
+        "Talk to your models, and build new agents with the creation wizard.",
+        [
+            "Sessions with streamed, Markdown-rendered replies and a Stop button",
+            "Per-reply tokens/s, response time and token counts",
+            "The AI-assisted agent creation wizard with a live draft",
+        ],
+    ),
+    "models": (
+        "Models",
+        "The models installed in Ollama.",
+        [
+            "Installed models with size and date",
+            "Pull a model with a progress bar and cancel",
+            "Delete with confirmation",
+        ],
+    ),
+    "secrets": (
+        "Secrets",
+        "An encrypted vault for the keys and passwords your agents use.",
+        [
+            "Secrets per agent, encrypted with a master key from the OS keyring",
+            "Reveal with confirmation, copy that clears the clipboard",
+            "An audit trail of every change and reveal",
+        ],
+    ),
+    "system": (
+        "System",
+        "CPU, GPU, memory, disk and network, live.",
+        [
+            "Live charts for CPU, memory, each GPU, network and disk",
+            "Time windows of 1 minute, 10 minutes and 1 hour",
+            "GPU temperature and memory alerts",
+        ],
+    ),
+    "security": (
+        "Security",
+        "Limits, rate limits and security incidents.",
+        [
+            "Incidents colour-coded by severity, with resolve notes",
+            "The security level and its limits",
+            "Tray notifications for high and critical incidents",
+        ],
+    ),
+}
