@@ -1,0 +1,60 @@
+"""The database: migrations on start, WAL and foreign keys, models matching the migrations."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, text
+
+from server.backend import Backend
+from server.db import migrate
+from server.db.base import Base
+from server.db.models import UserRow
+
+if TYPE_CHECKING:
+    from server.config import Settings
+
+
+async def test_start_migrates_the_database_to_head(backend: Backend) -> None:
+    assert await migrate.current_revision(backend.engine) == migrate.head_revision()
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(backend: Backend) -> None:
+    async with backend.engine.connect() as connection:
+        assert (await connection.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+
+
+async def test_orm_models_match_the_migrations(backend: Backend) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    def diff(connection: object) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))  # type: ignore[arg-type]
+
+    async with backend.engine.connect() as connection:
+        assert await connection.run_sync(diff) == []
+
+
+async def test_data_survives_a_restart(settings: Settings) -> None:
+    first = Backend(settings)
+    await first.start()
+    await first.stop()
+    second = Backend(settings)
+    await second.start()
+    try:
+        async with second.sessions() as session:
+            users = (await session.scalars(select(UserRow.username))).all()
+        assert users == [settings.admin_user]
+        assert await migrate.current_revision(second.engine) == migrate.head_revision()
+    finally:
+        await second.stop()
+
+
+async def test_stopped_backend_has_released_the_database(settings: Settings) -> None:
+    backend = Backend(settings)
+    await backend.start()
+    engine = backend.engine
+    await backend.stop()
+    assert engine.pool.checkedout() == 0
+    assert backend.started_at is None
