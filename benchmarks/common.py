@@ -91,16 +91,18 @@ def load_command(url: str, clients: int, seconds: float) -> list[str]:
     return [sys.executable, str(Path(__file__).with_name("load.py")), url, str(clients), str(seconds)]
 
 
-def parse_load(output: str) -> float:
-    """Requests per second from wrk's or load.py's output."""
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if match:
-        return float(match.group(1))
-    return float(json.loads(output.strip().splitlines()[-1])["rps"])
+def parse_load(output: str) -> tuple[float, int]:
+    """Requests per second and requests in all, from wrk's or load.py's output."""
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    if rate and total:
+        return float(rate.group(1)), int(total.group(1))
+    result = json.loads(output.strip().splitlines()[-1])
+    return float(result["rps"]), int(result["requests"])
 
 
-async def run_load_async(url: str, clients: int, seconds: float) -> float:
-    """``run_load`` without blocking the calling loop."""
+async def run_load_async(url: str, clients: int, seconds: float) -> tuple[float, int]:
+    """Drive ``clients`` concurrent connections at ``url`` for ``seconds``: (req/s, requests)."""
     process = await asyncio.create_subprocess_exec(
         *load_command(url, clients, seconds), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -108,6 +110,14 @@ async def run_load_async(url: str, clients: int, seconds: float) -> float:
     if process.returncode:
         raise RuntimeError(stderr.decode())
     return parse_load(stdout.decode())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def rss_mb(pid: int) -> float:

@@ -31,7 +31,7 @@ async def main(url: str, clients: int, seconds: float) -> None:
     started = time.monotonic()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
         await asyncio.gather(*(client(session) for _ in range(clients)))
-    print(json.dumps({"rps": done / (time.monotonic() - started), "errors": errors}))
+    print(json.dumps({"rps": done / (time.monotonic() - started), "requests": done, "errors": errors}))
 
 
 if __name__ == "__main__":

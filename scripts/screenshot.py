@@ -15,9 +15,9 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import qasync
 
 from agentic_desktop.app import DesktopApp, create_qt_app
+from agentic_desktop.loop import BatchedQEventLoop
 from agentic_desktop.main_window import SECTIONS
 from server.config import Settings
 from tests.fakes.ollama import FakeOllamaThread
@@ -44,7 +44,7 @@ def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots")
     out.mkdir(parents=True, exist_ok=True)
     qt_app = create_qt_app()
-    loop = qasync.QEventLoop(qt_app)
+    loop = BatchedQEventLoop(qt_app)
     with FakeOllamaThread() as fake, loop:
         loop.run_until_complete(capture(out, fake.url))
     print(f"saved to {out}")

@@ -8,10 +8,10 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-import qasync
 from PySide6.QtCore import QCoreApplication, QEvent
 
 from agentic_desktop.app import DesktopApp, create_qt_app
+from agentic_desktop.loop import BatchedQEventLoop
 from server.config import Settings
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, API_KEY
 from tests.fakes.ollama import FakeOllama, FakeOllamaThread
@@ -31,7 +31,7 @@ def verify_cleanup() -> None:
 
 
 @pytest.fixture
-def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
+def qloop(qapp: QApplication) -> Iterator[BatchedQEventLoop]:
     """A qasync loop over the test QApplication; fails the test if tasks are left on it.
 
     Afterwards, windows the test deleted are destroyed and Qt wrappers in reference cycles are
@@ -39,7 +39,7 @@ def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     whatever thread allocates next (a fake server's, a driver's), and Qt crashes when a widget
     is destroyed off its thread.
     """
-    loop = qasync.QEventLoop(qapp)
+    loop = BatchedQEventLoop(qapp)
     asyncio.set_event_loop(loop)
     yield loop
     leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
@@ -59,7 +59,7 @@ def ollama_thread() -> Iterator[FakeOllamaThread]:
 
 @pytest.fixture
 def desktop(
-    qloop: qasync.QEventLoop, ollama_thread: FakeOllamaThread, tmp_path: Path
+    qloop: BatchedQEventLoop, ollama_thread: FakeOllamaThread, tmp_path: Path
 ) -> Iterator[DesktopApp]:
     settings = Settings(
         data_dir=tmp_path / "data",
@@ -75,7 +75,7 @@ def desktop(
     qloop.run_until_complete(app.shutdown())
 
 
-def wait_until(loop: qasync.QEventLoop, condition: Callable[[], bool], deadline: float = DEADLINE) -> None:
+def wait_until(loop: BatchedQEventLoop, condition: Callable[[], bool], deadline: float = DEADLINE) -> None:
     """Run the loop until ``condition()`` holds, failing after ``deadline`` seconds."""
 
     async def poll() -> None:

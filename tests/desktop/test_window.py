@@ -13,10 +13,10 @@ from tests.conftest import API_KEY
 from tests.desktop.conftest import wait_until
 
 if TYPE_CHECKING:
-    import qasync
     from pytestqt.qtbot import QtBot
 
     from agentic_desktop.app import DesktopApp
+    from agentic_desktop.loop import BatchedQEventLoop
     from tests.fakes.ollama import FakeOllamaThread
 
 DESIGN_SIDEBAR = [
@@ -42,7 +42,7 @@ def test_window_opens_with_the_designed_sidebar(desktop: DesktopApp) -> None:
 
 
 def test_embedded_api_answers_from_inside_the_gui_process(
-    desktop: DesktopApp, qloop: qasync.QEventLoop
+    desktop: DesktopApp, qloop: BatchedQEventLoop
 ) -> None:
     assert desktop.api is not None
 
@@ -70,7 +70,7 @@ def test_dashboard_shows_api_url_and_reachable_ollama(desktop: DesktopApp) -> No
 
 
 def test_ollama_going_down_shows_in_dashboard_and_status_bar(
-    desktop: DesktopApp, qloop: qasync.QEventLoop, ollama_thread: FakeOllamaThread
+    desktop: DesktopApp, qloop: BatchedQEventLoop, ollama_thread: FakeOllamaThread
 ) -> None:
     assert desktop.window is not None
     dashboard = desktop.window.panels["dashboard"]
@@ -103,14 +103,14 @@ def test_ctrl_number_switches_panels(desktop: DesktopApp, qtbot: QtBot) -> None:
     assert window.current_section() == "settings"
 
 
-def test_closing_the_window_without_a_tray_quits(desktop: DesktopApp, qloop: qasync.QEventLoop) -> None:
+def test_closing_the_window_without_a_tray_quits(desktop: DesktopApp, qloop: BatchedQEventLoop) -> None:
     assert desktop.window is not None
     assert desktop.tray is None  # offscreen has no system tray
     desktop.window.close()
     qloop.run_until_complete(desktop.wait_for_quit())
 
 
-def test_shutdown_closes_the_site_and_the_database(desktop: DesktopApp, qloop: qasync.QEventLoop) -> None:
+def test_shutdown_closes_the_site_and_the_database(desktop: DesktopApp, qloop: BatchedQEventLoop) -> None:
     assert desktop.api is not None
     assert desktop.backend is not None
     url = desktop.api.url
