@@ -164,10 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse flags, open the window with the API inside, and run until quit."""
     settings = parse("agentic-desktop", "Open the Agentic Desktop window, with the API inside.", argv)
     listener = configure_logging(settings)
+    import qasync
+
     from agentic_desktop.loop import BatchedQEventLoop
 
     qt_app = create_qt_app()
-    loop = BatchedQEventLoop(qt_app)
+    loop = BatchedQEventLoop(qt_app) if settings.qt_loop == "batched" else qasync.QEventLoop(qt_app)
     asyncio.set_event_loop(loop)
     try:
         with loop:

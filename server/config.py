@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         validation_alias=_aliases("token_ttl_minutes"),
     )
     app_name: str = Field("Agentic Desktop", validation_alias=_aliases("app_name"))
+    qt_loop: Literal["batched", "qasync"] = Field(
+        "batched",
+        description="The window's event loop: qasync with a batched ready queue, or plain qasync "
+        "(slower under API load; for diagnosing a suspected loop problem).",
+        validation_alias=_aliases("qt_loop"),
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
