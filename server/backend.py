@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from server.bus import EventBus, utcnow
 from server.db import migrate
-from server.db.engine import make_engine, make_sessions
+from server.db.engine import display_url, make_engine, make_sessions
 from server.services.auth import AuthService
 from server.services.health import HealthService
 from server.services.keyfiles import read_or_create
@@ -104,12 +104,12 @@ class Backend:
         except OSError as exc:
             raise BackendError(f"Cannot create the data dir {data_dir}: {exc.strerror}") from exc
 
-        self._engine = make_engine(settings.resolved_database_url)
         try:
+            self._engine = make_engine(settings.resolved_database_url)
             await migrate.upgrade(self._engine)
         except Exception as exc:
             raise BackendError(
-                f"Cannot open the database at {settings.resolved_database_url}: {exc}"
+                f"Cannot open the database at {display_url(settings.resolved_database_url)}: {exc}"
             ) from exc
         self._sessions = make_sessions(self._engine)
 

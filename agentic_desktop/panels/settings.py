@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from agentic_desktop.widgets.header import PanelHeader
+from server.db.engine import display_url
 
 if TYPE_CHECKING:
     from server.backend import Backend
@@ -116,7 +117,7 @@ class SettingsPanel(QWidget):
         form.addRow("Operator account", account)
         form.addRow("Ollama", _read_only(settings.ollama_host))
         form.addRow("Data dir", _read_only(str(settings.data_dir)))
-        form.addRow("Database", _read_only(settings.resolved_database_url))
+        form.addRow("Database", _read_only(display_url(settings.resolved_database_url)))
         form.addRow("Config file", _read_only(str(settings.config_file)))
         form.addRow("Log file", _read_only(str(settings.data_dir / "logs" / "agentic.log")))
         origins = ", ".join(settings.cors_origins) or "none (same-origin only)"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
 from sqlalchemy import select, text
 
-from server.backend import Backend
+from server.backend import Backend, BackendError
 from server.db import migrate
 from server.db.base import Base
 from server.db.models import UserRow
@@ -57,4 +58,21 @@ async def test_stopped_backend_has_released_the_database(settings: Settings) -> 
     engine = backend.engine
     await backend.stop()
     assert engine.pool.checkedout() == 0
+    assert backend.started_at is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite+aiosqlite:////nonexistent-dir/sub/agentic.db",
+        "postgresql+asyncpg://agentic:hunter2@127.0.0.1:1/agentic",
+    ],
+)
+async def test_unusable_database_is_a_clear_start_error_without_the_password(
+    settings: Settings, url: str
+) -> None:
+    backend = Backend(settings.model_copy(update={"database_url": url}))
+    with pytest.raises(BackendError, match="Cannot open the database at") as error:
+        await backend.start()
+    assert "hunter2" not in str(error.value)
     assert backend.started_at is None
