@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from server.bus import ApiStarted, Event, OllamaStatusChanged, Subscription
+from server.events import ApiStarted, OllamaStatusChanged
 
 if TYPE_CHECKING:
-    from server.bus import EventBus
+    from server.bus import Event, EventBus, Subscription
 
 
 class BusBridge(QObject):

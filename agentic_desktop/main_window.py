@@ -26,7 +26,7 @@ from server import __version__
 if TYPE_CHECKING:
     from agentic_desktop.bridge import BusBridge
     from server.backend import Backend
-    from server.bus import OllamaStatusChanged
+    from server.events import OllamaStatusChanged
 
 # Sidebar order, as DESIGN.md fixes it: (key, label, icon).
 SECTIONS = (

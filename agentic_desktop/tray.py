@@ -13,7 +13,7 @@ from agentic_desktop.resources import icon
 if TYPE_CHECKING:
     from agentic_desktop.bridge import BusBridge
     from agentic_desktop.main_window import MainWindow
-    from server.bus import OllamaStatusChanged
+    from server.events import OllamaStatusChanged
 
 
 class Tray(QObject):

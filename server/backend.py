@@ -6,17 +6,22 @@ import asyncio
 import logging
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy import text
 
 from server.bus import EventBus, utcnow
 from server.db import migrate
 from server.db.engine import display_url, make_engine, make_sessions
+from server.services.agents import AgentService
 from server.services.auth import AuthService
 from server.services.health import HealthService
 from server.services.keyfiles import read_or_create
 from server.services.llm import OllamaGateway
+from server.services.logs import LogService
+from server.services.models import ModelService
+from server.services.task_types import TaskExecutor
+from server.services.tasks import TaskService
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -28,6 +33,7 @@ if TYPE_CHECKING:
     from server.config import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 API_KEY_FILE = "api-key"
 JWT_SECRET_FILE = "jwt-secret"
@@ -37,48 +43,40 @@ class BackendError(RuntimeError):
     """The backend could not start; the message says why and what to do."""
 
 
+class _Started(Generic[T]):
+    """A backend attribute that exists between start() and stop(); reading it otherwise is a bug."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attribute = f"_{name}"
+
+    def __get__(self, backend: Backend, owner: type | None = None) -> T:
+        value = backend.__dict__.get(self._attribute)
+        if value is None:
+            raise RuntimeError("Backend not started")
+        return value  # type: ignore[no-any-return]
+
+
 class Backend:
     """Everything behind the API and the window, with one lifetime."""
+
+    engine: _Started[AsyncEngine] = _Started()
+    sessions: _Started[async_sessionmaker[AsyncSession]] = _Started()
+    auth: _Started[AuthService] = _Started()
+    llm: _Started[OllamaGateway] = _Started()
+    health: _Started[HealthService] = _Started()
+    logs: _Started[LogService] = _Started()
+    agents: _Started[AgentService] = _Started()
+    models: _Started[ModelService] = _Started()
+    tasks: _Started[TaskService] = _Started()
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.bus = EventBus()
         self.started_at: datetime | None = None
         self._started_monotonic = 0.0
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._engine: AsyncEngine | None = None
-        self._sessions: async_sessionmaker[AsyncSession] | None = None
-        self._auth: AuthService | None = None
-        self._llm: OllamaGateway | None = None
-        self._health: HealthService | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self.api_key_generated = False
         self._api_key = ""
-
-    # Services are only there between start() and stop(); asking earlier is a bug.
-    @property
-    def engine(self) -> AsyncEngine:
-        assert self._engine is not None, "Backend not started"
-        return self._engine
-
-    @property
-    def sessions(self) -> async_sessionmaker[AsyncSession]:
-        assert self._sessions is not None, "Backend not started"
-        return self._sessions
-
-    @property
-    def auth(self) -> AuthService:
-        assert self._auth is not None, "Backend not started"
-        return self._auth
-
-    @property
-    def llm(self) -> OllamaGateway:
-        assert self._llm is not None, "Backend not started"
-        return self._llm
-
-    @property
-    def health(self) -> HealthService:
-        assert self._health is not None, "Backend not started"
-        return self._health
 
     @property
     def uptime_seconds(self) -> float:
@@ -136,10 +134,30 @@ class Backend:
             settings.admin_user, admin_password.get_secret_value() if admin_password else None
         )
 
-        self._llm = OllamaGateway(settings.ollama_host, self.bus, timeout=settings.ollama_timeout)
-        await self._llm.probe()
-        self.spawn(self._llm.watch(settings.ollama_probe_interval), name="ollama-watch")
-        self._health = HealthService(settings.app_name, self.check_database, self._llm)
+        self._llm = llm = OllamaGateway(
+            settings.ollama_host,
+            self.bus,
+            timeout=settings.ollama_timeout,
+            generate_timeout=settings.ollama_generate_timeout,
+        )
+        await llm.probe()
+        self.spawn(llm.watch(settings.ollama_probe_interval), name="ollama-watch")
+        self._health = HealthService(settings.app_name, self.check_database, llm)
+        self._logs = logs = LogService(self._sessions, self.bus)
+        self.spawn(logs.run(), name="log-writer")
+        self._agents = agents = AgentService(self._sessions, self.bus, llm)
+        self._models = models = ModelService(llm, self.bus, logs, self.spawn, settings.default_model)
+        self._tasks = TaskService(
+            self._sessions,
+            self.bus,
+            agents,
+            models,
+            logs,
+            TaskExecutor(llm),
+            max_concurrent=settings.max_concurrent_tasks,
+            timeout=settings.task_timeout,
+        )
+        await self._tasks.start()
 
         self.started_at = utcnow()
         self._started_monotonic = time.monotonic()
@@ -154,12 +172,12 @@ class Backend:
     def spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
         """Run ``coro`` in the background until stop(); failures are logged, never lost."""
         task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
+        self._background.add(task)
         task.add_done_callback(self._task_done)
         return task
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("Background task %s failed", task.get_name(), exc_info=task.exception())
 
@@ -173,16 +191,28 @@ class Backend:
         return None
 
     async def stop(self) -> None:
-        """Cancel background work, close clients and the database. Safe to call twice."""
-        tasks = list(self._tasks)
-        for task in tasks:
+        """Stop tasks and background work, close clients and the database. Safe to call twice."""
+        if self.__dict__.get("_tasks") is not None:
+            await self._tasks.stop()
+        background = list(self._background)
+        for task in background:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if self._llm is not None:
+        await asyncio.gather(*background, return_exceptions=True)
+        if self.__dict__.get("_llm") is not None:
             await self._llm.close()
-            self._llm = None
-        if self._engine is not None:
+        if self.__dict__.get("_engine") is not None:
             await self._engine.dispose()
-            self._engine = None
+        for name in (
+            "_engine",
+            "_sessions",
+            "_auth",
+            "_llm",
+            "_health",
+            "_logs",
+            "_agents",
+            "_models",
+            "_tasks",
+        ):
+            self.__dict__[name] = None
         self.started_at = None
         log.info("Backend stopped")

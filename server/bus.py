@@ -31,23 +31,6 @@ class Event:
     at: datetime = field(default_factory=utcnow)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class OllamaStatusChanged(Event):
-    """Ollama became reachable or unreachable (or its model count changed)."""
-
-    host: str
-    reachable: bool
-    models_available: int
-    detail: str
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ApiStarted(Event):
-    """The HTTP API is listening at ``url``."""
-
-    url: str
-
-
 E = TypeVar("E", bound=Event)
 
 

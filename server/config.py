@@ -78,6 +78,36 @@ class Settings(BaseSettings):
         validation_alias=_aliases("token_ttl_minutes"),
     )
     app_name: str = Field("Agentic Desktop", validation_alias=_aliases("app_name"))
+    default_model: str | None = Field(
+        None,
+        description="Model for agents without one (default: the first installed)",
+        validation_alias=_aliases("default_model"),
+    )
+    ollama_generate_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds a generation may wait for Ollama's next token.",
+        validation_alias=_aliases("ollama_generate_timeout"),
+    )
+    task_timeout: float = Field(
+        1800.0,
+        gt=0,
+        description="Seconds a task may run before it fails.",
+        validation_alias=_aliases("task_timeout"),
+    )
+    max_concurrent_tasks: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Tasks that run at once; more wait in order.",
+        validation_alias=_aliases("max_concurrent_tasks"),
+    )
+    ws_idle_timeout: float = Field(
+        90.0,
+        gt=0,
+        description="Seconds a WebSocket may stay silent (no ping) before it is closed.",
+        validation_alias=_aliases("ws_idle_timeout"),
+    )
     qt_loop: Literal["batched", "qasync"] = Field(
         "batched",
         description="The window's event loop: qasync with a batched ready queue, or plain qasync "

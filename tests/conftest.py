@@ -102,3 +102,29 @@ async def login(client: TestClient, username: str = ADMIN_USER, password: str = 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def create_agent(client: TestClient, **fields: object) -> dict[str, object]:
+    """Create an agent through the API (a static one on llama3.2 unless told otherwise)."""
+    body = {"name": "Summarizer", "description": "test agent", "model_name": "llama3.2:latest", **fields}
+    resp = await client.post("/api/v1/agents/create", json=body, headers=bearer(API_KEY))
+    assert resp.status == 200, await resp.text()
+    return dict(await resp.json())
+
+
+async def wait_for_task(
+    client: TestClient,
+    task_id: str,
+    statuses: tuple[str, ...] = ("completed", "failed", "cancelled"),
+    deadline: float = 10.0,
+) -> dict[str, object]:
+    """Poll a task's status until it is one of ``statuses`` (fails after ``deadline`` seconds)."""
+    end = asyncio.get_running_loop().time() + deadline
+    while True:
+        resp = await client.get(f"/api/v1/tasks/{task_id}/status")
+        body = dict(await resp.json())
+        if body["status"] in statuses:
+            return body
+        if asyncio.get_running_loop().time() > end:
+            raise AssertionError(f"task still {body['status']} after {deadline}s: {body}")
+        await asyncio.sleep(0.02)

@@ -16,7 +16,7 @@ from agentic_desktop.widgets.header import PanelHeader
 if TYPE_CHECKING:
     from agentic_desktop.bridge import BusBridge
     from server.backend import Backend
-    from server.bus import OllamaStatusChanged
+    from server.events import OllamaStatusChanged
 
 
 class DashboardPanel(QWidget):

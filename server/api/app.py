@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from server import __version__
-from server.api import docs
+from server.api import docs, websockets
 from server.api.errors import MAX_BODY_BYTES
 from server.api.keys import BACKEND, METRICS, OPENAPI
 from server.api.metrics import ApiMetrics
@@ -42,4 +42,5 @@ def create_app(backend: Backend) -> web.Application:
         description=DESCRIPTION,
     )
     docs.install(app)
+    websockets.install(app, backend)
     return app

@@ -13,6 +13,7 @@ from server.services.errors import (
     AgenticError,
     Conflict,
     DependencyDown,
+    FieldError,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -72,6 +73,9 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
     """The JSON answer for anything a handler raised; never a 500 for bad input."""
     if isinstance(exc, RequestValidationError):
         return problem(422, exc.detail())
+    if isinstance(exc, FieldError):
+        issue = {"loc": ["body", *exc.field], "msg": str(exc), "type": "value_error"}
+        return problem(422, [issue])
     if isinstance(exc, AgenticError):
         headers: dict[str, str] = {}
         if isinstance(exc, Unauthorized):

@@ -147,7 +147,7 @@ def build_openapi(
         if spec.body is not None or spec.query is not None:
             responses["422"] = _json_error(ValidationErrorResponse, ERROR_TEXT[422], refs)
         operation["responses"] = responses
-        paths.setdefault(spec.path, {})[spec.method.lower()] = operation
+        paths.setdefault(spec.openapi_path, {})[spec.method.lower()] = operation
 
     return {
         "openapi": "3.1.0",

@@ -43,6 +43,11 @@ class RouteSpec:
     media_type: str
 
     @property
+    def openapi_path(self) -> str:
+        """The path with any ``{name:regex}`` reduced to ``{name}``."""
+        return PATH_PARAM.sub(r"{\1}", self.path)
+
+    @property
     def path_params(self) -> list[str]:
         """Names of the ``{placeholders}`` in the path."""
         return PATH_PARAM.findall(self.path)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from server.api.access_log import AccessLogFile, access_logger_for
 from server.api.app import create_app
-from server.bus import ApiStarted
+from server.events import ApiStarted
 
 if TYPE_CHECKING:
     from server.backend import Backend

@@ -3,6 +3,7 @@
 AgenticError
 ├── InvalidInput            400  the request is well-formed but cannot be carried out
 │   └── InvalidCredentials  400  wrong username or password (OAuth2 token-endpoint style)
+├── FieldError              422  one field's value is refused (e.g. a model that is not installed)
 ├── Unauthorized            401  missing, invalid, expired or revoked credentials
 ├── Forbidden               403  authenticated, but not allowed
 ├── NotFound                404
@@ -24,6 +25,14 @@ class InvalidInput(AgenticError):
 
 class InvalidCredentials(InvalidInput):
     """Username or password is wrong, or the account is disabled."""
+
+
+class FieldError(AgenticError):
+    """A field of the request has a value the service refuses; ``field`` is its path in the body."""
+
+    def __init__(self, field: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class Unauthorized(AgenticError):

@@ -1,32 +1,149 @@
-"""The only door to models: the Ollama gateway, on the official ``ollama`` client."""
+"""The only door to models: the Ollama gateway, on the official ``ollama`` client.
+
+Every model call of the app goes through ``OllamaGateway``. It turns Ollama's failures into the
+service error tree (``DependencyDown`` when Ollama is down, slow or breaks off; ``NotFound`` for a
+model that is not installed), tracks whether Ollama is reachable and publishes every change.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import ollama
 
-from server.bus import EventBus, OllamaStatusChanged, utcnow
+from server.bus import EventBus, utcnow
+from server.events import OllamaStatusChanged
+from server.services.errors import DependencyDown, InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 log = logging.getLogger(__name__)
+
+NS = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
 class OllamaStatus:
-    """What the last probe of Ollama found."""
+    """What the last contact with Ollama found."""
 
     host: str
     reachable: bool
     models_available: int = 0
     detail: str = "not checked yet"
     checked_at: datetime | None = field(default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledModel:
+    """A model Ollama has on disk."""
+
+    name: str
+    size: int
+    modified_at: datetime | None
+    digest: str
+    family: str | None = None
+    parameter_size: str | None = None
+    quantization_level: str | None = None
+    format: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDetails:
+    """What ``/api/show`` says about one model."""
+
+    name: str
+    capabilities: tuple[str, ...]
+    context_length: int | None
+    family: str | None
+    parameter_size: str | None
+    quantization_level: str | None
+    parameters: str | None
+    template: str | None
+    modified_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PullProgress:
+    """One step of a model download."""
+
+    status: str
+    completed: int | None = None
+    total: int | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        """Share of the current layer downloaded, when Ollama says."""
+        if self.total and self.completed is not None:
+            return min(1.0, self.completed / self.total)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a streamed reply; the last one (``done``) carries Ollama's own timings."""
+
+    text: str
+    done: bool = False
+    model: str = ""
+    done_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_ns: int = 0
+    load_ns: int = 0
+    prompt_eval_ns: int = 0
+    eval_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """A whole reply with Ollama's timings."""
+
+    text: str
+    model: str
+    done_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    total_ns: int
+    load_ns: int
+    prompt_eval_ns: int
+    eval_ns: int
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Generation speed as Ollama measured it."""
+        return self.completion_tokens / (self.eval_ns / NS) if self.eval_ns else 0.0
+
+    @classmethod
+    def from_chunks(cls, text: str, final: Chunk) -> Generation:
+        return cls(
+            text=text,
+            model=final.model,
+            done_reason=final.done_reason,
+            prompt_tokens=final.prompt_tokens,
+            completion_tokens=final.completion_tokens,
+            total_ns=final.total_ns,
+            load_ns=final.load_ns,
+            prompt_eval_ns=final.prompt_eval_ns,
+            eval_ns=final.eval_ns,
+        )
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def describe_failure(host: str, exc: BaseException) -> str:
@@ -37,59 +154,97 @@ def describe_failure(host: str, exc: BaseException) -> str:
         return f"Ollama at {host} did not answer in time: it may be busy loading a model"
     if isinstance(exc, ollama.ResponseError):
         return f"Ollama at {host} answered with an error ({exc.status_code}): {exc.error}"
+    if isinstance(exc, httpx.TransportError):
+        return f"Ollama at {host} broke off the connection ({type(exc).__name__}): is it still running?"
     return f"Talking to Ollama at {host} failed: {exc}"
+
+
+def _chunk(part: ollama.GenerateResponse | ollama.ChatResponse, text: str) -> Chunk:
+    if not part.done:
+        return Chunk(text=text)
+    return Chunk(
+        text=text,
+        done=True,
+        model=part.model or "",
+        done_reason=part.done_reason,
+        prompt_tokens=part.prompt_eval_count or 0,
+        completion_tokens=part.eval_count or 0,
+        total_ns=part.total_duration or 0,
+        load_ns=part.load_duration or 0,
+        prompt_eval_ns=part.prompt_eval_duration or 0,
+        eval_ns=part.eval_duration or 0,
+    )
 
 
 class OllamaGateway:
     """Talks to one Ollama host, tracks whether it is reachable and publishes every change."""
 
-    def __init__(self, host: str, bus: EventBus, *, timeout: float) -> None:
+    def __init__(self, host: str, bus: EventBus, *, timeout: float, generate_timeout: float = 600.0) -> None:
         self.host = host.rstrip("/")
         self._bus = bus
+        # Short calls (list, show, delete) fail fast; generation may wait long between tokens
+        # while a big model loads, so it has its own client with a longer read timeout.
         self._client = ollama.AsyncClient(host=self.host, timeout=timeout)
+        self._stream_client = ollama.AsyncClient(
+            host=self.host, timeout=httpx.Timeout(generate_timeout, connect=timeout)
+        )
         self._status = OllamaStatus(host=self.host, reachable=False)
 
     @property
     def status(self) -> OllamaStatus:
-        """The result of the latest probe."""
+        """The result of the latest contact."""
         return self._status
+
+    def _record(self, reachable: bool, detail: str, models: int | None = None) -> OllamaStatus:
+        previous = self._status
+        count = previous.models_available if models is None else models
+        status = OllamaStatus(
+            host=self.host, reachable=reachable, models_available=count, detail=detail, checked_at=utcnow()
+        )
+        self._status = status
+        if (previous.reachable, previous.models_available, previous.checked_at is None) != (
+            reachable,
+            count,
+            False,
+        ):
+            log.log(logging.INFO if reachable else logging.WARNING, "Ollama: %s", detail)
+            self._bus.publish(
+                OllamaStatusChanged(
+                    host=self.host, reachable=reachable, models_available=count, detail=detail
+                )
+            )
+        return status
+
+    @contextlib.contextmanager
+    def _translated(self, model: str | None = None) -> Iterator[None]:
+        """Turn Ollama's failures into service errors, and note when Ollama stops answering."""
+        try:
+            yield
+        except ollama.ResponseError as exc:
+            if exc.status_code == 404 and model is not None:
+                raise NotFound(
+                    f"Model '{model}' is not installed in Ollama at {self.host}: pull it in the Models "
+                    f"panel or with POST /api/v1/ollama/models/pull/{model}"
+                ) from exc
+            if exc.status_code == 400:
+                raise InvalidInput(f"Ollama refused the request: {exc.error}") from exc
+            raise DependencyDown(describe_failure(self.host, exc)) from exc
+        except (ConnectionError, httpx.TransportError, TimeoutError) as exc:
+            detail = describe_failure(self.host, exc)
+            if isinstance(exc, ConnectionError | httpx.ConnectError):
+                self._record(False, detail)
+            raise DependencyDown(detail) from exc
+
+    # -- reachability --
 
     async def probe(self) -> OllamaStatus:
         """Ask Ollama for its models; record and publish whether it answered."""
         try:
             listing = await self._client.list()
         except (ConnectionError, httpx.HTTPError, ollama.ResponseError, TimeoutError) as exc:
-            status = OllamaStatus(
-                host=self.host,
-                reachable=False,
-                detail=describe_failure(self.host, exc),
-                checked_at=utcnow(),
-            )
-        else:
-            count = len(listing.models)
-            status = OllamaStatus(
-                host=self.host,
-                reachable=True,
-                models_available=count,
-                detail=f"{count} model{'s' if count != 1 else ''} installed",
-                checked_at=utcnow(),
-            )
-        previous, self._status = self._status, status
-        if (previous.reachable, previous.models_available, previous.checked_at is None) != (
-            status.reachable,
-            status.models_available,
-            False,
-        ):
-            log.log(logging.INFO if status.reachable else logging.WARNING, "Ollama: %s", status.detail)
-            self._bus.publish(
-                OllamaStatusChanged(
-                    host=self.host,
-                    reachable=status.reachable,
-                    models_available=status.models_available,
-                    detail=status.detail,
-                )
-            )
-        return status
+            return self._record(False, describe_failure(self.host, exc))
+        count = len(listing.models)
+        return self._record(True, f"{count} model{'s' if count != 1 else ''} installed", count)
 
     async def watch(self, interval: float) -> None:
         """Probe again every ``interval`` seconds, forever."""
@@ -100,3 +255,113 @@ class OllamaGateway:
     async def close(self) -> None:
         """Release the HTTP connections."""
         await self._client.close()
+        await self._stream_client.close()
+
+    # -- models --
+
+    async def list_models(self) -> list[InstalledModel]:
+        """The installed models, newest first."""
+        with self._translated():
+            listing = await self._client.list()
+        models = [
+            InstalledModel(
+                name=entry.model or "",
+                size=entry.size or 0,
+                modified_at=_parse_time(entry.modified_at),
+                digest=entry.digest or "",
+                family=entry.details.family if entry.details else None,
+                parameter_size=entry.details.parameter_size if entry.details else None,
+                quantization_level=entry.details.quantization_level if entry.details else None,
+                format=entry.details.format if entry.details else None,
+            )
+            for entry in listing.models
+        ]
+        count = len(models)
+        self._record(True, f"{count} model{'s' if count != 1 else ''} installed", count)
+        return models
+
+    async def model_names(self) -> list[str]:
+        """Names of the installed models."""
+        return [model.name for model in await self.list_models()]
+
+    async def show(self, name: str) -> ModelDetails:
+        """Capabilities, context length and parameters of one model."""
+        with self._translated(name):
+            shown = await self._client.show(name)
+        info: Mapping[str, Any] = shown.modelinfo or {}
+        context = next((value for key, value in info.items() if key.endswith(".context_length")), None)
+        details = shown.details
+        return ModelDetails(
+            name=name,
+            capabilities=tuple(shown.capabilities or ()),
+            context_length=int(context) if context is not None else None,
+            family=details.family if details else None,
+            parameter_size=details.parameter_size if details else None,
+            quantization_level=details.quantization_level if details else None,
+            parameters=shown.parameters,
+            template=shown.template,
+            modified_at=_parse_time(shown.modified_at),
+        )
+
+    async def pull(self, name: str) -> AsyncIterator[PullProgress]:
+        """Download ``name``, yielding Ollama's progress as it comes."""
+        with self._translated(name):
+            stream = await self._stream_client.pull(name, stream=True)
+            async for part in stream:
+                yield PullProgress(status=part.status or "", completed=part.completed, total=part.total)
+
+    async def delete(self, name: str) -> None:
+        """Remove an installed model."""
+        with self._translated(name):
+            await self._client.delete(name)
+
+    # -- generation --
+
+    async def generate_stream(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        system: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        format: str | dict[str, Any] | None = None,
+    ) -> AsyncIterator[Chunk]:
+        """Stream a completion of ``prompt``; the last chunk has ``done`` and the timings."""
+        with self._translated(model):
+            stream = await self._stream_client.generate(
+                model, prompt, system=system, options=options, format=format, stream=True
+            )
+            async for part in stream:
+                yield _chunk(part, part.response or "")
+
+    async def chat_stream(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        options: Mapping[str, Any] | None = None,
+        format: str | dict[str, Any] | None = None,
+    ) -> AsyncIterator[Chunk]:
+        """Stream the assistant's next message; the last chunk has ``done`` and the timings."""
+        with self._translated(model):
+            stream = await self._stream_client.chat(
+                model, messages=messages, options=options, format=format, stream=True
+            )
+            async for part in stream:
+                yield _chunk(part, part.message.content or "")
+
+    async def embed(self, model: str, inputs: Sequence[str]) -> list[list[float]]:
+        """One embedding per input text."""
+        with self._translated(model):
+            result = await self._client.embed(model, list(inputs))
+        return [list(vector) for vector in result.embeddings]
+
+
+async def collect(chunks: AsyncIterator[Chunk]) -> Generation:
+    """Join a streamed reply into one ``Generation``."""
+    parts: list[str] = []
+    async for chunk in chunks:
+        parts.append(chunk.text)
+        if chunk.done:
+            return Generation.from_chunks("".join(parts), chunk)
+    raise DependencyDown("Ollama ended the reply without its final message: is it still running?")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from agentic_desktop.tray import Tray
-from server.bus import OllamaStatusChanged
+from server.events import OllamaStatusChanged
 
 if TYPE_CHECKING:
     from pytestqt.qtbot import QtBot

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from server.bus import ApiStarted, EventBus, OllamaStatusChanged
+from server.bus import EventBus
+from server.events import ApiStarted, OllamaStatusChanged
 
 
 def _status(n: int) -> OllamaStatusChanged:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from server.bus import EventBus, OllamaStatusChanged
+from server.bus import EventBus
+from server.events import OllamaStatusChanged
 from server.services.llm import OllamaGateway
 
 if TYPE_CHECKING:

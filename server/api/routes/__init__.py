@@ -1,5 +1,5 @@
 """Route modules, one per domain; ``REGISTRIES`` is what the app factory installs."""
 
-from server.api.routes import auth, health
+from server.api.routes import agents, auth, health, logs, ollama, tasks
 
-REGISTRIES = (health.routes, auth.routes)
+REGISTRIES = (health.routes, auth.routes, ollama.routes, agents.routes, tasks.routes, logs.routes)

@@ -1,5 +1,7 @@
 """ORM models, one module per domain; importing this package registers them all."""
 
+from server.db.models.agents import AgentRow
+from server.db.models.tasks import LogRow, TaskRow
 from server.db.models.users import RevokedTokenRow, UserRow
 
-__all__ = ["RevokedTokenRow", "UserRow"]
+__all__ = ["AgentRow", "LogRow", "RevokedTokenRow", "TaskRow", "UserRow"]

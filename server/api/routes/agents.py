@@ -1,0 +1,69 @@
+"""Agent management."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from server.api.keys import BACKEND
+from server.api.registry import RouteRegistry
+from server.api.schemas.agents import Agent, AgentCreateIn, AgentDeleted, AgentListQuery, AgentUpdateIn
+from server.services.errors import FieldError
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+routes = RouteRegistry(tags=("agents",))
+
+
+@routes.post(
+    "/api/v1/agents/create",
+    summary="Create an agent (static or dynamic)",
+    auth=True,
+    body=AgentCreateIn,
+    response=Agent,
+    errors=(409, 503),
+)
+async def create_agent(request: web.Request, body: AgentCreateIn) -> Agent:
+    """A static agent needs an installed ``model_name``; the answer names the installed models when
+    it is not. ``temperature``, ``max_tokens`` and ``system_prompt`` may sit in ``config`` or at the
+    top level."""
+    if body.secrets:
+        raise FieldError(
+            ("secrets",),
+            "Secrets cannot be stored yet: this version has no secrets vault. Create the agent "
+            "without 'secrets'.",
+        )
+    return await request.app[BACKEND].agents.create(body)
+
+
+@routes.get("/api/v1/agents", summary="List agents", query=AgentListQuery, response=list[Agent])
+async def list_agents(request: web.Request, query: AgentListQuery) -> list[Agent]:
+    """Newest first. ``include_dynamic=false`` lists static agents only."""
+    return await request.app[BACKEND].agents.list(**query.model_dump())
+
+
+@routes.get("/api/v1/agents/{agent_id}", summary="Get an agent", response=Agent, errors=(404,))
+async def get_agent(request: web.Request) -> Agent:
+    return await request.app[BACKEND].agents.get(request.match_info["agent_id"])
+
+
+@routes.put(
+    "/api/v1/agents/{agent_id}",
+    summary="Update an agent",
+    auth=True,
+    body=AgentUpdateIn,
+    response=Agent,
+    errors=(404, 409, 503),
+)
+async def update_agent(request: web.Request, body: AgentUpdateIn) -> Agent:
+    """Partial: fields left out (or null) keep their value; ``config`` keys are merged."""
+    return await request.app[BACKEND].agents.update(request.match_info["agent_id"], body)
+
+
+@routes.delete(
+    "/api/v1/agents/{agent_id}", summary="Delete an agent", auth=True, response=AgentDeleted, errors=(404,)
+)
+async def delete_agent(request: web.Request) -> AgentDeleted:
+    """Cancels the agent's running tasks, then deletes it with its tasks and their logs."""
+    agent = await request.app[BACKEND].agents.delete(request.match_info["agent_id"])
+    return AgentDeleted(message=f"Agent '{agent.name}' deleted", agent_id=agent.id)

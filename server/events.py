@@ -1,0 +1,82 @@
+"""What happened: the events services publish on the bus (past tense, one per kind of change)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from server.bus import Event
+
+if TYPE_CHECKING:
+    from server.services.agents import Agent
+    from server.services.logs import LogEntry
+    from server.services.tasks import Task
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApiStarted(Event):
+    """The HTTP API is listening at ``url``."""
+
+    url: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OllamaStatusChanged(Event):
+    """Ollama became reachable or unreachable (or its model count changed)."""
+
+    host: str
+    reachable: bool
+    models_available: int
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelsChanged(Event):
+    """A model was pulled or deleted."""
+
+    model: str
+    change: str  # "pulled" or "deleted"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelPullProgressed(Event):
+    """A model download moved on; ``done`` with ``error`` set when it failed."""
+
+    model: str
+    status: str
+    completed: int | None = None
+    total: int | None = None
+    done: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgentChanged(Event):
+    """An agent was created or updated, or deleted (``deleted``)."""
+
+    agent: Agent
+    deleted: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TaskChanged(Event):
+    """A task was queued or changed state."""
+
+    task: Task
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TaskProgressed(Event):
+    """A running task reports progress (0-100) and what it is doing."""
+
+    task_id: str
+    agent_id: str
+    progress: int
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LogRecorded(Event):
+    """A log entry was written."""
+
+    entry: LogEntry

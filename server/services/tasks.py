@@ -1,0 +1,351 @@
+"""Tasks: queued in order, at most N running at once, each with a timeout, cancellable, logged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import func, select, update
+
+from server.bus import utcnow
+from server.db.models import AgentRow, TaskRow
+from server.events import TaskChanged, TaskProgressed
+from server.services.errors import AgenticError, Conflict, DependencyDown, InvalidInput, NotFound
+from server.services.task_types import TaskExecutor, TaskInput, parse_task_input
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from server.bus import EventBus
+    from server.services.agents import Agent, AgentService
+    from server.services.logs import LogService
+    from server.services.models import ModelService
+
+log = logging.getLogger(__name__)
+
+Status = Literal["pending", "running", "completed", "failed", "cancelled"]
+FINISHED: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+PROGRESS_INTERVAL = 0.2  # seconds between progress events of one task
+INTERRUPTED = "The app stopped while this task was running; run it again"
+
+
+class Task(BaseModel):
+    """A task as the API and the window show it."""
+
+    id: str
+    agent_id: str
+    task_type: str
+    status: Status
+    input: dict[str, Any]
+    output: dict[str, Any] | None
+    error: str | None
+    progress: int
+    model_usage: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+def _task(row: TaskRow, progress: int | None = None) -> Task:
+    task = Task.model_validate(row, from_attributes=True)
+    if progress is not None and task.status == "running":
+        task = task.model_copy(update={"progress": progress})
+    return task
+
+
+class TaskService:
+    """Queues and runs tasks through the gateway; every change goes on the bus and into the log."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: EventBus,
+        agents: AgentService,
+        models: ModelService,
+        logs: LogService,
+        executor: TaskExecutor,
+        *,
+        max_concurrent: int = 8,
+        timeout: float = 1800.0,
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._agents = agents
+        self._models = models
+        self._logs = logs
+        self._executor = executor
+        self.max_concurrent = max_concurrent
+        self.timeout = timeout
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._progress: dict[str, int] = {}
+        self._cancel_requested: set[str] = set()
+        agents.on_before_delete(self.cancel_for_agent)
+
+    # -- lifecycle --
+
+    async def start(self) -> None:
+        """Fail tasks a previous run left running, re-queue the pending ones, start the workers."""
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(TaskRow)
+                .where(TaskRow.status == "running")
+                .values(status="failed", error=INTERRUPTED, completed_at=now)
+            )
+            pending = (
+                await session.scalars(
+                    select(TaskRow.id).where(TaskRow.status == "pending").order_by(TaskRow.created_at)
+                )
+            ).all()
+        for task_id in pending:
+            self._queue.put_nowait(task_id)
+        if pending:
+            log.info("Re-queued %d pending task(s) from the last run", len(pending))
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"task-worker-{n}") for n in range(self.max_concurrent)
+        ]
+
+    async def stop(self) -> None:
+        """Stop taking tasks, then stop the running ones (marked failed); pending ones wait for the
+        next start."""
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        jobs = list(self._running.values())
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+    @property
+    def active_count(self) -> int:
+        """Tasks running now."""
+        return len(self._running)
+
+    @property
+    def queued_count(self) -> int:
+        """Tasks waiting for a free slot."""
+        return self._queue.qsize()
+
+    # -- queries --
+
+    async def get(self, task_id: str) -> Task:
+        """One task (its live progress when running)."""
+        async with self._sessions() as session:
+            row = await session.get(TaskRow, task_id)
+        if row is None:
+            raise NotFound(f"No task with id {task_id}")
+        return _task(row, self._progress.get(task_id))
+
+    async def list(
+        self,
+        *,
+        agent_id: str | None = None,
+        status: str | None = None,
+        agent_type: str | None = None,
+        include_dynamic: bool = True,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Task]:
+        """Tasks, newest first."""
+        query = select(TaskRow)
+        if agent_id is not None:
+            query = query.where(TaskRow.agent_id == agent_id)
+        if status is not None:
+            query = query.where(TaskRow.status == status)
+        if agent_type is not None or not include_dynamic:
+            agents = select(AgentRow.id)
+            agents = (
+                agents.where(AgentRow.agent_type == agent_type)
+                if agent_type is not None
+                else agents.where(AgentRow.agent_type.is_(None))
+            )
+            query = query.where(TaskRow.agent_id.in_(agents))
+        query = query.order_by(TaskRow.created_at.desc(), TaskRow.id.desc()).limit(limit).offset(offset)
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [_task(row, self._progress.get(row.id)) for row in rows]
+
+    async def counts(self) -> dict[str, int]:
+        """How many tasks are in each state."""
+        query = select(TaskRow.status, func.count()).group_by(TaskRow.status)
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        counts = dict.fromkeys(("pending", "running", "completed", "failed", "cancelled"), 0)
+        counts.update({status: int(count) for status, count in rows})
+        return counts
+
+    # -- commands --
+
+    async def run(self, agent_id: str, task_input: TaskInput) -> Task:
+        """Queue a task for ``agent_id``; it starts when one of the running slots is free."""
+        agent = await self._agents.get(agent_id)
+        if not agent.is_active:
+            raise InvalidInput(f"Agent '{agent.name}' is inactive: activate it to run tasks")
+        row = TaskRow(
+            agent_id=agent_id,
+            task_type=task_input.type,
+            status="pending",
+            input=task_input.model_dump(),
+            progress=0,
+        )
+        async with self._sessions.begin() as session:
+            session.add(row)
+        task = _task(row)
+        self._queue.put_nowait(task.id)
+        self._bus.publish(TaskChanged(task=task))
+        self._logs.record(
+            "info",
+            f"Queued {task.task_type} task for agent {agent.name}",
+            source="task",
+            agent_id=agent_id,
+            task_id=task.id,
+        )
+        return task
+
+    async def cancel(self, task_id: str) -> Task:
+        """Cancel a queued or running task."""
+        task = await self.get(task_id)
+        if task.finished:
+            raise Conflict(f"Task {task_id} already {task.status}; there is nothing to cancel")
+        self._cancel_requested.add(task_id)
+        job = self._running.get(task_id)
+        if job is not None:
+            job.cancel()
+            await asyncio.wait({job})
+            task = await self.get(task_id)
+            if task.finished:
+                return task
+            # Cancelled before it had marked itself running.
+        return await self._finish(
+            task_id, "cancelled", error="Cancelled before it started", message="Cancelled"
+        )
+
+    async def cancel_for_agent(self, agent_id: str) -> None:
+        """Cancel every unfinished task of an agent (before the agent is deleted)."""
+        for task in await self.list(agent_id=agent_id, status="running", limit=1000):
+            await self.cancel(task.id)
+        for task in await self.list(agent_id=agent_id, status="pending", limit=100_000):
+            self._cancel_requested.add(task.id)
+
+    # -- execution --
+
+    async def _work(self) -> None:
+        while True:
+            task_id = await self._queue.get()
+            if task_id in self._cancel_requested:
+                self._cancel_requested.discard(task_id)
+                continue
+            job = asyncio.create_task(self._execute(task_id), name=f"task-{task_id}")
+            self._running[task_id] = job
+            job.add_done_callback(lambda _job, task_id=task_id: self._forget(task_id))
+            # A worker cancelled here (stop()) leaves the job to stop() itself.
+            await asyncio.wait({job})
+
+    def _forget(self, task_id: str) -> None:
+        self._running.pop(task_id, None)
+        self._progress.pop(task_id, None)
+        self._cancel_requested.discard(task_id)
+
+    async def _execute(self, task_id: str) -> None:
+        async with self._sessions.begin() as session:
+            row = await session.get(TaskRow, task_id)
+            if row is None or row.status != "pending":
+                return
+            row.status, row.started_at = "running", utcnow()
+            agent_id, task_input = row.agent_id, row.input
+        started = time.monotonic()
+        self._bus.publish(TaskChanged(task=_task(row)))
+        try:
+            async with asyncio.timeout(self.timeout):
+                agent = await self._agents.get(agent_id)
+                model = await self._model_for(agent)
+                self._log(agent_id, task_id, "info", f"Running {row.task_type} with model {model}")
+                outcome = await self._executor.execute(
+                    agent, model, parse_task_input(task_input), self._reporter(task_id, agent_id)
+                )
+        except TimeoutError:
+            error = f"Timed out after {self.timeout:g} s (raise AGENTIC_TASK_TIMEOUT for longer tasks)"
+            await self._finish(task_id, "failed", error=error, message=error, level="error")
+        except asyncio.CancelledError:
+            if task_id in self._cancel_requested:
+                await self._finish(task_id, "cancelled", error="Cancelled while running", message="Cancelled")
+                return  # the cancellation was ours to handle
+            await asyncio.shield(self._finish(task_id, "failed", error=INTERRUPTED, message=INTERRUPTED))
+            raise
+        except AgenticError as exc:
+            await self._finish(task_id, "failed", error=str(exc), message=f"Failed: {exc}", level="error")
+        except Exception as exc:
+            log.exception("Task %s failed unexpectedly", task_id)
+            error = f"Unexpected error: {exc!r}; the server log has details"
+            await self._finish(task_id, "failed", error=error, message=error, level="error")
+        else:
+            elapsed = time.monotonic() - started
+            await self._finish(
+                task_id,
+                "completed",
+                output=outcome.output,
+                model_usage=outcome.model_usage,
+                message=f"Completed in {elapsed:.1f} s",
+            )
+
+    async def _model_for(self, agent: Agent) -> str:
+        if agent.model_name:
+            return agent.model_name
+        model = await self._models.default_model()
+        if model is None:
+            raise DependencyDown("No model is installed in Ollama: pull one in the Models panel")
+        return model
+
+    def _reporter(self, task_id: str, agent_id: str) -> Callable[[int, str], None]:
+        last = 0.0
+
+        def report(progress: int, message: str) -> None:
+            nonlocal last
+            self._progress[task_id] = progress
+            now = time.monotonic()
+            if now - last >= PROGRESS_INTERVAL or progress >= 100:
+                last = now
+                self._bus.publish(
+                    TaskProgressed(task_id=task_id, agent_id=agent_id, progress=progress, message=message)
+                )
+
+        return report
+
+    def _log(self, agent_id: str, task_id: str, level: Any, message: str) -> None:
+        self._logs.record(level, message, source="task", agent_id=agent_id, task_id=task_id)
+
+    async def _finish(
+        self,
+        task_id: str,
+        status: Status,
+        *,
+        message: str,
+        error: str | None = None,
+        output: dict[str, Any] | None = None,
+        model_usage: dict[str, Any] | None = None,
+        level: Any = "info",
+    ) -> Task:
+        async with self._sessions.begin() as session:
+            row = await session.get(TaskRow, task_id)
+            if row is None:
+                raise NotFound(f"No task with id {task_id}")
+            row.status, row.error, row.completed_at = status, error, utcnow()
+            if output is not None:
+                row.output, row.model_usage, row.progress = output, model_usage, 100
+        task = _task(row)
+        self._log(task.agent_id, task_id, level, message)
+        self._bus.publish(TaskChanged(task=task))
+        return task
