@@ -8,6 +8,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from agentic_desktop import background
 from server.cli import configure_logging, parse
 
 if TYPE_CHECKING:
@@ -94,11 +95,14 @@ class DesktopApp:
         if self.window is not None:
             self.window.quit_requested.disconnect(self.request_quit)
             self.window.hide()
+        # No more signals to the panels, and their work done, before their widgets are deleted.
+        if self.bridge is not None:
+            await self.bridge.stop()
+        await background.finish_all()
+        if self.window is not None:
             self.window.deleteLater()
         if self.api is not None:
             await self.api.stop()
-        if self.bridge is not None:
-            await self.bridge.stop()
         if self.backend is not None:
             await self.backend.stop()
         await asyncio.to_thread(clear_runtime, self.settings.data_dir)

@@ -7,17 +7,39 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from server.events import ApiStarted, OllamaStatusChanged
+from server.events import (
+    AgentChanged,
+    ApiStarted,
+    LogRecorded,
+    ModelPullProgressed,
+    ModelsChanged,
+    OllamaStatusChanged,
+    TaskChanged,
+    TaskProgressed,
+)
 
 if TYPE_CHECKING:
     from server.bus import Event, EventBus, Subscription
 
+# Log entries can come in bursts of thousands a second; the bridge hands them over in batches.
+LOG_BATCH_INTERVAL = 0.1
+
 
 class BusBridge(QObject):
-    """Pumps the bus on the loop and re-emits each event as a signal panels connect to."""
+    """Pumps the bus on the loop and re-emits each event as a signal panels connect to.
+
+    Log entries are delivered as lists (``log_entries``) at most every 100 ms, so a burst costs
+    the window one update per batch instead of one per entry.
+    """
 
     ollama_status_changed = Signal(object)
     api_started = Signal(object)
+    agent_changed = Signal(object)
+    task_changed = Signal(object)
+    task_progressed = Signal(object)
+    log_entries = Signal(list)
+    models_changed = Signal(object)
+    model_pull_progressed = Signal(object)
 
     def __init__(self, bus: EventBus) -> None:
         super().__init__()
@@ -25,18 +47,36 @@ class BusBridge(QObject):
         self._signals = {
             OllamaStatusChanged: self.ollama_status_changed,
             ApiStarted: self.api_started,
+            AgentChanged: self.agent_changed,
+            TaskChanged: self.task_changed,
+            TaskProgressed: self.task_progressed,
+            ModelsChanged: self.models_changed,
+            ModelPullProgressed: self.model_pull_progressed,
         }
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         """Begin pumping (subscribes at once, so nothing published after this is missed)."""
-        subscription = self._bus.subscribe(*self._signals)
-        self._task = asyncio.create_task(self._pump(subscription), name="bus-bridge")
+        events = self._bus.subscribe(*self._signals)
+        logs = self._bus.subscribe(LogRecorded, maxsize=50_000)
+        self._tasks = [
+            asyncio.create_task(self._pump(events), name="bus-bridge"),
+            asyncio.create_task(self._pump_logs(logs), name="bus-bridge-logs"),
+        ]
 
     async def _pump(self, subscription: Subscription[Event]) -> None:
         with subscription:
             async for event in subscription:
                 self._emit(event)
+
+    async def _pump_logs(self, subscription: Subscription[LogRecorded]) -> None:
+        with subscription:
+            while True:
+                batch = [(await subscription.get()).entry]
+                await asyncio.sleep(LOG_BATCH_INTERVAL)
+                while subscription.pending():
+                    batch.append((await subscription.get()).entry)
+                self.log_entries.emit(batch)
 
     def _emit(self, event: Event) -> None:
         for kind, signal in self._signals.items():
@@ -44,8 +84,8 @@ class BusBridge(QObject):
                 signal.emit(event)
 
     async def stop(self) -> None:
-        """Stop pumping and wait until the pump has ended."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        """Stop pumping and wait until the pumps have ended."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []

@@ -16,6 +16,7 @@ for longer than one budget.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,10 @@ class BatchedQEventLoop(qasync.QEventLoop):
     def _drain(self) -> None:
         """Run the callbacks queued when this drain began, for at most ``DRAIN_BUDGET``."""
         self._drain_scheduled = False
+        if not self.is_running():
+            # Qt may process events while the loop is stopped (a nested processEvents, a test
+            # harness); asyncio runs callbacks only while the loop runs, so they wait for it.
+            return
         ready = self._ready
         deadline = time.perf_counter() + DRAIN_BUDGET
         for _ in range(len(ready)):
@@ -67,6 +72,24 @@ class BatchedQEventLoop(qasync.QEventLoop):
         if ready and not self._drain_scheduled:
             self._drain_scheduled = True
             self._add_callback(asyncio.Handle(self._drain, (), self), 0)
+
+    def run_forever(self) -> None:
+        """Run until stopped, starting with whatever was queued while the loop was stopped.
+
+        Like asyncio's own loops (and unlike qasync), it installs the async-generator hooks while
+        running, so an abandoned ``async for`` over a stream is closed on the loop.
+        """
+        if self._ready and not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._add_callback(asyncio.Handle(self._drain, (), self), 0)
+        old_hooks = sys.get_asyncgen_hooks()
+        sys.set_asyncgen_hooks(
+            firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook
+        )
+        try:
+            super().run_forever()
+        finally:
+            sys.set_asyncgen_hooks(*old_hooks)
 
     def pending_callbacks(self) -> int:
         """Callbacks waiting for the next drain."""

@@ -17,9 +17,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from agentic_desktop.panels.agents import AgentsPanel
 from agentic_desktop.panels.coming import COMING, ComingPanel
 from agentic_desktop.panels.dashboard import DashboardPanel
+from agentic_desktop.panels.models import ModelsPanel
 from agentic_desktop.panels.settings import SettingsPanel
+from agentic_desktop.panels.tasks import TasksPanel
 from agentic_desktop.resources import icon
 from server import __version__
 
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from agentic_desktop.bridge import BusBridge
     from server.backend import Backend
     from server.events import OllamaStatusChanged
+    from server.services.tasks import Task
 
 # Sidebar order, as DESIGN.md fixes it: (key, label, icon).
 SECTIONS = (
@@ -56,16 +60,23 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(820, 560)
         self.keep_in_tray = False
 
+        self._backend = backend
+        built: dict[str, QWidget] = {
+            "dashboard": DashboardPanel(backend, bridge, api_url),
+            "agents": AgentsPanel(backend, bridge),
+            "tasks": TasksPanel(backend, bridge),
+            "models": ModelsPanel(backend, bridge),
+            "settings": SettingsPanel(backend, api_url),
+        }
         self.panels: dict[str, QWidget] = {}
         for key, _, _ in SECTIONS:
-            if key == "dashboard":
-                panel: QWidget = DashboardPanel(backend, bridge, api_url)
-            elif key == "settings":
-                panel = SettingsPanel(backend, api_url)
-            else:
-                panel = ComingPanel(*COMING[key])
+            panel = built.get(key) or ComingPanel(*COMING[key])
             panel.setObjectName(f"panel-{key}")
             self.panels[key] = panel
+        self.agents_panel = built["agents"]
+        self.tasks_panel = built["tasks"]
+        assert isinstance(self.agents_panel, AgentsPanel)
+        self.agents_panel.task_started.connect(self.on_task_started)
 
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
@@ -101,8 +112,12 @@ class MainWindow(QMainWindow):
 
         self.api_label = QLabel(f"API  {api_url}")
         self.ollama_label = QLabel()
+        self.tasks_label = QLabel()
         self.statusBar().addWidget(self.api_label)
         self.statusBar().addWidget(self.ollama_label)
+        self.statusBar().addWidget(self.tasks_label)
+        bridge.task_changed.connect(self.on_task_changed)
+        self.on_task_changed()
         self.statusBar().addPermanentWidget(QLabel(f"v{__version__}"))
         status = backend.llm.status
         self._show_ollama(status.reachable, status.detail)
@@ -141,6 +156,19 @@ class MainWindow(QMainWindow):
     def on_ollama_status_changed(self, event: OllamaStatusChanged) -> None:
         """Update the status bar."""
         self._show_ollama(event.reachable, event.detail)
+
+    @Slot()
+    def on_task_changed(self, _event: object = None) -> None:
+        """Show how many tasks run and wait."""
+        running, queued = self._backend.tasks.active_count, self._backend.tasks.queued_count
+        self.tasks_label.setText(f"{running} task{'s' if running != 1 else ''} running · {queued} queued")
+
+    @Slot(object)
+    def on_task_started(self, task: Task) -> None:
+        """Show a task the operator just started."""
+        self.show_section("tasks")
+        assert isinstance(self.tasks_panel, TasksPanel)
+        self.tasks_panel.select_task(task.id)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Hide to the tray when there is one; otherwise closing the window quits the app."""

@@ -20,18 +20,52 @@ from agentic_desktop.app import DesktopApp, create_qt_app
 from agentic_desktop.loop import BatchedQEventLoop
 from agentic_desktop.main_window import SECTIONS
 from server.config import Settings
-from tests.fakes.ollama import FakeOllamaThread
+from server.services.agents import AgentDraft
+from server.services.task_types import GenerateInput, SummarizeInput
+from tests.fakes.ollama import FakeOllama, FakeOllamaThread
 
 
-async def capture(out: Path, ollama_url: str) -> None:
+async def populate(desktop: DesktopApp, fake: FakeOllama) -> None:
+    """A few agents and tasks in every state, so the panels show what an operator would see."""
+    backend = desktop.backend
+    assert backend is not None
+    summarizer = await backend.agents.create(
+        AgentDraft(
+            name="Summarizer",
+            description="Short summaries of long reports",
+            model_name="llama3.2:latest",
+            config={"temperature": 0.3, "system_prompt": "Be concise."},
+        )
+    )
+    await backend.agents.create(
+        AgentDraft(name="Mail triage", description="Sorts the inbox by urgency", model_name="qwen2.5:7b")
+    )
+    fake.replies.extend(["The GPU box ran 41 jobs overnight; two failed on out-of-memory errors."])
+    done = await backend.tasks.run(
+        summarizer.id, SummarizeInput(type="summarize", text="Night report. " * 40)
+    )
+    while not (await backend.tasks.get(done.id)).finished:
+        await asyncio.sleep(0.05)
+    fake.token_delay = 0.05
+    fake.replies.extend([" ".join(["token"] * 400)])
+    await backend.tasks.run(summarizer.id, GenerateInput(type="generate", prompt="Write the weekly report"))
+    await asyncio.sleep(1.0)  # let the slow task get going, for a progress bar that is not empty
+
+
+async def capture(out: Path, fake: FakeOllama) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(data_dir=data_dir, port=0, ollama_host=ollama_url)
+        settings = Settings(data_dir=data_dir, port=0, ollama_host=fake.url)
         desktop = DesktopApp(settings, create_qt_app())
         await desktop.start()
         try:
+            await populate(desktop, fake)
             window = desktop.window
             assert window is not None
             window.resize(1100, 720)
+            tasks = window.panels["tasks"]
+            running = [task for task in await desktop.backend.tasks.list() if task.status == "running"]  # type: ignore[union-attr]
+            if running:
+                tasks.select_task(running[0].id)  # type: ignore[attr-defined]
             for key, _, _ in SECTIONS:
                 window.show_section(key)
                 await asyncio.sleep(0.05)  # let Qt lay out and paint the panel
@@ -46,7 +80,7 @@ def main() -> None:
     qt_app = create_qt_app()
     loop = BatchedQEventLoop(qt_app)
     with FakeOllamaThread() as fake, loop:
-        loop.run_until_complete(capture(out, fake.url))
+        loop.run_until_complete(capture(out, fake))
     print(f"saved to {out}")
 
 

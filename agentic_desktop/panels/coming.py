@@ -32,24 +32,6 @@ class ComingPanel(QWidget):
 
 
 COMING = {
-    "agents": (
-        "Agents",
-        "Define agents: a model, a system prompt, parameters, tools and secrets.",
-        [
-            "A searchable table of agents with filters",
-            "Create and edit dialog with a model picker filled from Ollama",
-            "Run a task (generate, chat, summarize, analyze) with one agent",
-        ],
-    ),
-    "tasks": (
-        "Tasks & Logs",
-        "Run tasks with your agents and watch them live.",
-        [
-            "Live task list with status, progress and cancel",
-            "Output viewer for finished tasks",
-            "Live log view with level filter and search",
-        ],
-    ),
     "chat": (
         "Chat",
         "Talk to your models, and build new agents with the creation wizard.",
@@ -57,15 +39,6 @@ COMING = {
             "Sessions with streamed, Markdown-rendered replies and a Stop button",
             "Per-reply tokens/s, response time and token counts",
             "The AI-assisted agent creation wizard with a live draft",
-        ],
-    ),
-    "models": (
-        "Models",
-        "The models installed in Ollama.",
-        [
-            "Installed models with size and date",
-            "Pull a model with a progress bar and cancel",
-            "Delete with confirmation",
         ],
     ),
     "secrets": (

@@ -1,19 +1,25 @@
-"""Dashboard: where the API is, whether Ollama answers, how long the app has been up."""
+"""Dashboard: the API, Ollama, uptime, agent and task counts, and the newest tasks."""
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer, QUrl, Slot
+from PySide6.QtCore import Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
-from qasync import asyncSlot
 
+from agentic_desktop import background
+from agentic_desktop.background import async_slot
 from agentic_desktop.format import duration
+from agentic_desktop.panels.tasks_table import STATUS_COLOURS
 from agentic_desktop.widgets.card import Card
 from agentic_desktop.widgets.header import PanelHeader
+from server.services.errors import AgenticError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from agentic_desktop.bridge import BusBridge
     from server.backend import Backend
     from server.events import OllamaStatusChanged
@@ -34,6 +40,7 @@ class DashboardPanel(QWidget):
         grid.setSpacing(14)
         self.api_card = Card("API")
         self.api_card.set_value(api_url, "ok")
+        self.api_card.value.setStyleSheet("font-size: 12pt;")
         self.api_card.set_detail("REST and WebSocket API, served from this window")
         self.api_card.add_button("Open API docs").clicked.connect(self._open_docs)
 
@@ -50,14 +57,32 @@ class DashboardPanel(QWidget):
         self.data_card.set_detail("Database, keys and logs live here")
         self.data_card.add_button("Open folder").clicked.connect(self._open_data_dir)
 
+        self.agents_card = Card("Agents")
+        self.agents_card.set_detail("Defined in this lab")
+        self.tasks_card = Card("Tasks")
+        self.recent_card = Card("Recent tasks")
+        self.recent_card.value.setStyleSheet("font-size: 10pt; font-weight: 400;")
+        self.recent_card.value.setTextFormat(Qt.TextFormat.RichText)
+
         grid.addWidget(self.api_card, 0, 0)
         grid.addWidget(self.ollama_card, 0, 1)
-        grid.addWidget(self.uptime_card, 1, 0)
-        grid.addWidget(self.data_card, 1, 1)
-        grid.setColumnStretch(0, 1)
-        grid.setColumnStretch(1, 1)
+        grid.addWidget(self.uptime_card, 0, 2)
+        grid.addWidget(self.agents_card, 1, 0)
+        grid.addWidget(self.tasks_card, 1, 1)
+        grid.addWidget(self.data_card, 1, 2)
+        grid.addWidget(self.recent_card, 2, 0, 1, 3)
+        for column in range(3):
+            grid.setColumnStretch(column, 1)
         layout.addLayout(grid)
         layout.addStretch(1)
+
+        self._counting: asyncio.Task[None] | None = None
+        self._recount = QTimer(self)
+        self._recount.setSingleShot(True)
+        self._recount.setInterval(300)  # a burst of task changes costs one recount
+        self._recount.timeout.connect(self.schedule_counts)
+        bridge.task_changed.connect(self._recount.start)
+        bridge.agent_changed.connect(self._recount.start)
 
         status = backend.llm.status
         self._show_ollama(status.reachable, status.host, status.detail)
@@ -68,6 +93,47 @@ class DashboardPanel(QWidget):
         self._timer.timeout.connect(self._tick)
         self._timer.start()
         self._tick()
+        self.schedule_counts()
+
+    @Slot()
+    def schedule_counts(self) -> None:
+        """Recount agents and tasks in the background."""
+        if self._counting is None or self._counting.done():
+            self._counting = background.start(self.refresh_counts(), name="dashboard-counts")
+
+    async def refresh_counts(self) -> None:
+        """Agent and task counts and the five newest tasks."""
+        try:
+            agents = await self._backend.agents.list(limit=1000)
+            counts = await self._backend.tasks.counts()
+            recent = await self._backend.tasks.list(limit=5)
+        except AgenticError as exc:
+            self.tasks_card.set_detail(f"Could not count: {exc}")
+            return
+        active = sum(agent.is_active for agent in agents)
+        self.agents_card.set_value(str(len(agents)))
+        self.agents_card.set_detail(f"{active} active")
+        running, pending = counts["running"], counts["pending"]
+        self.tasks_card.set_value(f"{running} running")
+        self.tasks_card.set_detail(
+            f"{pending} queued · {counts['completed']} completed · {counts['failed']} failed · "
+            f"{counts['cancelled']} cancelled"
+        )
+        names = {agent.id: agent.name for agent in agents}
+        if not recent:
+            self.recent_card.set_value("No tasks yet: run one from the Agents panel.")
+            return
+        rows = []
+        for task in recent:
+            colour = STATUS_COLOURS.get(task.status, "#1d2230")
+            when = task.created_at.astimezone().strftime("%H:%M:%S")
+            agent = html.escape(names.get(task.agent_id, "?"))
+            rows.append(
+                f"<span style='color:#8a93a6'>{when}</span>&nbsp;&nbsp;"
+                f"<b style='color:{colour}'>{task.status}</b>&nbsp;&nbsp;"
+                f"{html.escape(task.task_type)} with {agent}"
+            )
+        self.recent_card.set_value("<br>".join(rows))
 
     def _started_text(self) -> str:
         started = self._backend.started_at
@@ -84,7 +150,7 @@ class DashboardPanel(QWidget):
         """Show the new reachability."""
         self._show_ollama(event.reachable, event.host, event.detail)
 
-    @asyncSlot()
+    @async_slot()
     async def on_check_clicked(self) -> None:
         """Probe Ollama now instead of waiting for the next scheduled probe."""
         self.check_button.setEnabled(False)

@@ -307,8 +307,9 @@ class OllamaGateway:
         """Download ``name``, yielding Ollama's progress as it comes."""
         with self._translated(name):
             stream = await self._stream_client.pull(name, stream=True)
-            async for part in stream:
-                yield PullProgress(status=part.status or "", completed=part.completed, total=part.total)
+            async with contextlib.aclosing(stream):
+                async for part in stream:
+                    yield PullProgress(status=part.status or "", completed=part.completed, total=part.total)
 
     async def delete(self, name: str) -> None:
         """Remove an installed model."""
@@ -331,8 +332,9 @@ class OllamaGateway:
             stream = await self._stream_client.generate(
                 model, prompt, system=system, options=options, format=format, stream=True
             )
-            async for part in stream:
-                yield _chunk(part, part.response or "")
+            async with contextlib.aclosing(stream):
+                async for part in stream:
+                    yield _chunk(part, part.response or "")
 
     async def chat_stream(
         self,
@@ -347,8 +349,9 @@ class OllamaGateway:
             stream = await self._stream_client.chat(
                 model, messages=messages, options=options, format=format, stream=True
             )
-            async for part in stream:
-                yield _chunk(part, part.message.content or "")
+            async with contextlib.aclosing(stream):
+                async for part in stream:
+                    yield _chunk(part, part.message.content or "")
 
     async def embed(self, model: str, inputs: Sequence[str]) -> list[list[float]]:
         """One embedding per input text."""
@@ -360,8 +363,9 @@ class OllamaGateway:
 async def collect(chunks: AsyncIterator[Chunk]) -> Generation:
     """Join a streamed reply into one ``Generation``."""
     parts: list[str] = []
-    async for chunk in chunks:
-        parts.append(chunk.text)
-        if chunk.done:
-            return Generation.from_chunks("".join(parts), chunk)
+    async with contextlib.aclosing(chunks):  # type: ignore[type-var]
+        async for chunk in chunks:
+            parts.append(chunk.text)
+            if chunk.done:
+                return Generation.from_chunks("".join(parts), chunk)
     raise DependencyDown("Ollama ended the reply without its final message: is it still running?")

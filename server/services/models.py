@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -113,12 +114,14 @@ class ModelService:
         self._logs.record("info", f"Pulling model {name}", source="ollama")
         last_event = 0.0
         try:
-            async for step in self._llm.pull(name):
-                state.status, state.completed, state.total = step.status, step.completed, step.total
-                now = time.monotonic()
-                if now - last_event >= PROGRESS_INTERVAL:
-                    last_event = now
-                    self._publish(state)
+            steps = self._llm.pull(name)
+            async with contextlib.aclosing(steps):  # type: ignore[type-var]
+                async for step in steps:
+                    state.status, state.completed, state.total = step.status, step.completed, step.total
+                    now = time.monotonic()
+                    if now - last_event >= PROGRESS_INTERVAL:
+                        last_event = now
+                        self._publish(state)
         except asyncio.CancelledError:
             self._finish(state, "cancelled", "info", f"Pull of {name} cancelled")
             raise

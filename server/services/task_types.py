@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -239,15 +240,16 @@ class TaskExecutor:
         parts: list[str] = []
         tokens = 0
         progress(5, "Waiting for the model")
-        async for chunk in chunks:
-            if chunk.done:
-                progress(100, f"Generated {chunk.completion_tokens} tokens")
-                return Generation.from_chunks("".join(parts), chunk)
-            parts.append(chunk.text)
-            tokens += 1
-            if tokens % 16 == 1:
-                share = tokens / limit if limit else tokens / (tokens + 200)
-                progress(min(95, 10 + int(85 * share)), f"Generated {tokens} tokens")
+        async with contextlib.aclosing(chunks):  # type: ignore[type-var]
+            async for chunk in chunks:
+                if chunk.done:
+                    progress(100, f"Generated {chunk.completion_tokens} tokens")
+                    return Generation.from_chunks("".join(parts), chunk)
+                parts.append(chunk.text)
+                tokens += 1
+                if tokens % 16 == 1:
+                    share = tokens / limit if limit else tokens / (tokens + 200)
+                    progress(min(95, 10 + int(85 * share)), f"Generated {tokens} tokens")
         raise DependencyDown("Ollama ended the reply without its final message: is it still running?")
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
-
 from agentic_desktop.tray import Tray
 from server.events import OllamaStatusChanged
 
@@ -37,8 +35,6 @@ def test_closing_the_window_hides_it_in_the_tray_and_keeps_serving(desktop: Desk
     assert not desktop.quit_requested
 
 
-# Bringing a window to the front is a no-op offscreen, and Qt says so.
-@pytest.mark.qt_log_ignore("This plugin does not support raise")
 def test_tray_toggle_shows_and_hides_the_window(desktop: DesktopApp) -> None:
     tray = make_tray(desktop)
     window = desktop.window
