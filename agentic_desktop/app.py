@@ -170,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     listener = configure_logging(settings)
     import qasync
 
+    from server.runtime import tune_interpreter
+
+    tune_interpreter()
+
     from agentic_desktop.loop import BatchedQEventLoop
 
     qt_app = create_qt_app()

@@ -245,6 +245,9 @@ def main() -> None:
     if args.bare:
         serve_bare(args.bare)
         return
+    from server.runtime import tune_interpreter
+
+    tune_interpreter()  # the window in this process runs as agentic-desktop does
 
     from agentic_desktop.app import create_qt_app
     from agentic_desktop.loop import BatchedQEventLoop

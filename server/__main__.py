@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse flags, set up logging and serve."""
     settings = parse("agentic-server", "Run the Agentic Desktop backend and API without a window.", argv)
     listener = configure_logging(settings)
+    from server.runtime import tune_interpreter
+
+    tune_interpreter()
     try:
         return asyncio.run(serve(settings))
     finally:

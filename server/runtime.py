@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from server.services.keyfiles import write_private
@@ -40,3 +41,17 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+# How long a thread may hold the GIL before another is let in (Python's default is 5 ms).
+SWITCH_INTERVAL = 0.001
+
+
+def tune_interpreter() -> None:
+    """Hand the GIL over sooner than Python's default.
+
+    Every database call goes through aiosqlite's thread (and logging through its writer thread);
+    with a 5 ms switch interval the loop waited up to 5 ms for each answer, which put a single
+    ``SELECT 1`` at 14 ms p99. At 1 ms the same query is 2.5 ms p99, at a small cost in throughput.
+    """
+    sys.setswitchinterval(SWITCH_INTERVAL)

@@ -21,8 +21,16 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 def make_engine(url: str) -> AsyncEngine:
-    """Create the engine for ``url``; SQLite connections get WAL, foreign keys and a busy timeout."""
-    engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    """Create the engine for ``url``; SQLite connections get WAL, foreign keys and a busy timeout.
+
+    For SQLite the pool does not roll back again when a connection comes back: sessions and
+    connections already end their transactions, and with aiosqlite every statement (that extra
+    ROLLBACK included) is a round trip to the driver's thread.
+    """
+    sqlite = url.startswith("sqlite")
+    engine = create_async_engine(
+        url, pool_pre_ping=not sqlite, pool_reset_on_return=None if sqlite else "rollback"
+    )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

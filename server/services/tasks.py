@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import func, select, update
+from sqlalchemy import JSON, Integer, String, func, insert, literal, select, update
 
 from server.bus import utcnow
+from server.db.base import UtcDateTime, new_id
 from server.db.models import AgentRow, TaskRow
 from server.events import TaskChanged, TaskProgressed
 from server.services.errors import AgenticError, Conflict, DependencyDown, InvalidInput, NotFound
@@ -159,8 +160,8 @@ class TaskService:
         limit: int = 50,
         offset: int = 0,
     ) -> list[Task]:
-        """Tasks, newest first."""
-        query = select(TaskRow)
+        """Tasks, newest first (plain rows, not ORM objects: lists are read often and in bulk)."""
+        query = select(*TaskRow.__table__.columns)
         if agent_id is not None:
             query = query.where(TaskRow.agent_id == agent_id)
         if status is not None:
@@ -175,8 +176,15 @@ class TaskService:
             query = query.where(TaskRow.agent_id.in_(agents))
         query = query.order_by(TaskRow.created_at.desc(), TaskRow.id.desc()).limit(limit).offset(offset)
         async with self._sessions() as session:
-            rows = (await session.scalars(query)).all()
-        return [_task(row, self._progress.get(row.id)) for row in rows]
+            rows = (await session.execute(query)).mappings().all()
+        tasks = [Task.model_validate(row) for row in rows]
+        return [self._live(task) for task in tasks]
+
+    def _live(self, task: Task) -> Task:
+        progress = self._progress.get(task.id)
+        if progress is None or task.status != "running":
+            return task
+        return task.model_copy(update={"progress": progress})
 
     async def counts(self) -> dict[str, int]:
         """How many tasks are in each state."""
@@ -191,27 +199,43 @@ class TaskService:
 
     async def run(self, agent_id: str, task_input: TaskInput) -> Task:
         """Queue a task for ``agent_id``; it starts when one of the running slots is free."""
-        agent = await self._agents.get(agent_id)
-        if not agent.is_active:
-            raise InvalidInput(f"Agent '{agent.name}' is inactive: activate it to run tasks")
-        row = TaskRow(
+        task = Task(
+            id=new_id(),
             agent_id=agent_id,
             task_type=task_input.type,
             status="pending",
             input=task_input.model_dump(),
+            output=None,
+            error=None,
             progress=0,
+            model_usage=None,
+            created_at=utcnow(),
+            started_at=None,
+            completed_at=None,
         )
+        # One statement inserts the task only if its agent exists and is active: queueing is on
+        # the API's hot path, and every statement is a round trip to the database driver's thread.
+        values = select(
+            literal(task.id, String),
+            AgentRow.id,
+            literal(task.task_type, String),
+            literal("pending", String),
+            literal(task.input, JSON),
+            literal(0, Integer),
+            literal(task.created_at, UtcDateTime),
+        ).where(AgentRow.id == agent_id, AgentRow.is_active.is_(True))
+        columns = ["id", "agent_id", "task_type", "status", "input", "progress", "created_at"]
         async with self._sessions.begin() as session:
-            session.add(row)
-        task = _task(row)
+            inserted = await session.execute(insert(TaskRow).from_select(columns, values))
+            if inserted.rowcount == 0:
+                agent = await session.get(AgentRow, agent_id)
+                if agent is None:
+                    raise NotFound(f"No agent with id {agent_id}")
+                raise InvalidInput(f"Agent '{agent.name}' is inactive: activate it to run tasks")
         self._queue.put_nowait(task.id)
         self._bus.publish(TaskChanged(task=task))
         self._logs.record(
-            "info",
-            f"Queued {task.task_type} task for agent {agent.name}",
-            source="task",
-            agent_id=agent_id,
-            task_id=task.id,
+            "info", f"Queued {task.task_type} task", source="task", agent_id=agent_id, task_id=task.id
         )
         return task
 
@@ -272,7 +296,12 @@ class TaskService:
             async with asyncio.timeout(self.timeout):
                 agent = await self._agents.get(agent_id)
                 model = await self._model_for(agent)
-                self._log(agent_id, task_id, "info", f"Running {row.task_type} with model {model}")
+                self._log(
+                    agent_id,
+                    task_id,
+                    "info",
+                    f"Running {row.task_type} for agent {agent.name} with model {model}",
+                )
                 outcome = await self._executor.execute(
                     agent, model, parse_task_input(task_input), self._reporter(task_id, agent_id)
                 )

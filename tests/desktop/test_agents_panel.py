@@ -132,7 +132,7 @@ def test_run_task_shows_its_output_and_logs_in_the_tasks_panel(
     )  # type: ignore[union-attr]
     assert "GPUs are busy." in tasks.output.toPlainText()
     wait_until(qloop, lambda: "Completed in" in tasks.log_view.visible_text())
-    assert "Queued summarize task for agent Runner" in tasks.log_view.visible_text()
+    assert "Running summarize for agent Runner with model llama3.2:latest" in tasks.log_view.visible_text()
 
 
 def test_delete_asks_first(desktop: DesktopApp, qloop: BatchedQEventLoop) -> None:

@@ -8,6 +8,7 @@ object, with Ollama's timing fields), ``/api/embed``. Switches on ``FakeOllama``
 - ``token_delay``: seconds between streamed tokens;
 - ``fail_status``: answer every API request with this status and an ``{"error": ...}`` body;
 - ``cut_stream_after``: drop the connection after this many streamed tokens;
+- ``reply_words``: unscripted replies are this many words long (for long streams);
 - ``stop()`` / ``start(port=...)``: be down, then come back on the same port.
 
 Replies are scripted with ``replies`` (consumed in order) or else derived from the prompt.
@@ -132,6 +133,7 @@ class FakeOllama:
     fail_status: int | None = None
     cut_stream_after: int | None = None
     token_ns: int = 20 * MS
+    reply_words: int | None = None
     replies: deque[str] = field(default_factory=deque)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     loaded: dict[str, str] = field(default_factory=dict)
@@ -184,6 +186,8 @@ class FakeOllama:
     def _reply_for(self, prompt: str, model: str) -> str:
         if self.replies:
             return self.replies.popleft()
+        if self.reply_words:
+            return " ".join(f"token{n}" for n in range(self.reply_words))
         gist = " ".join(words(prompt)[-12:])
         return f"Reply from {model} about: {gist}"
 
@@ -437,8 +441,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=11434)
     parser.add_argument("--token-delay", type=float, default=0.0)
+    parser.add_argument("--reply-words", type=int, default=None, help="length of unscripted replies")
     args = parser.parse_args()
-    fake = FakeOllama(token_delay=args.token_delay)
+    fake = FakeOllama(token_delay=args.token_delay, reply_words=args.reply_words)
 
     async def run() -> None:
         url = await fake.start(args.host, args.port)

@@ -32,8 +32,8 @@ async def test_task_log_tells_the_story_oldest_first(
 ) -> None:
     entries = await (await client.get(f"/api/v1/logs/{finished_task['id']}")).json()
     messages = [entry["message"] for entry in entries]
-    assert messages[0] == "Queued generate task for agent Summarizer"
-    assert messages[1] == "Running generate with model llama3.2:latest"
+    assert messages[0] == "Queued generate task"
+    assert messages[1] == "Running generate for agent Summarizer with model llama3.2:latest"
     assert messages[-1].startswith("Completed in ")
     first = entries[0]
     assert set(first) == {"timestamp", "level", "message", "agent_id", "task_id", "source"}
@@ -89,7 +89,7 @@ async def test_stream_replays_then_follows_then_ends(
     text = (await stream.read()).decode()
     events = [block for block in text.split("\n\n") if block.strip() and not block.startswith(":")]
     data = [json.loads(block.split("data: ", 1)[1]) for block in events]
-    assert data[0]["message"] == "Queued generate task for agent Summarizer"
+    assert data[0]["message"] == "Queued generate task"
     assert any(item.get("message", "").startswith("Completed in") for item in data)
     assert events[-1].startswith("event: end")
     assert data[-1]["status"] == "completed"
