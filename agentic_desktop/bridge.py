@@ -11,9 +11,11 @@ from server.events import (
     AgentChanged,
     ApiStarted,
     LogRecorded,
+    MetricsSampled,
     ModelPullProgressed,
     ModelsChanged,
     OllamaStatusChanged,
+    ResourceAlert,
     TaskChanged,
     TaskProgressed,
 )
@@ -40,6 +42,8 @@ class BusBridge(QObject):
     log_entries = Signal(list)
     models_changed = Signal(object)
     model_pull_progressed = Signal(object)
+    metrics_sampled = Signal(object)
+    resource_alert = Signal(object)
 
     def __init__(self, bus: EventBus) -> None:
         super().__init__()
@@ -52,6 +56,8 @@ class BusBridge(QObject):
             TaskProgressed: self.task_progressed,
             ModelsChanged: self.models_changed,
             ModelPullProgressed: self.model_pull_progressed,
+            MetricsSampled: self.metrics_sampled,
+            ResourceAlert: self.resource_alert,
         }
         self._tasks: list[asyncio.Task[None]] = []
 

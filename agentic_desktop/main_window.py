@@ -22,6 +22,7 @@ from agentic_desktop.panels.coming import COMING, ComingPanel
 from agentic_desktop.panels.dashboard import DashboardPanel
 from agentic_desktop.panels.models import ModelsPanel
 from agentic_desktop.panels.settings import SettingsPanel
+from agentic_desktop.panels.system import SystemPanel
 from agentic_desktop.panels.tasks import TasksPanel
 from agentic_desktop.resources import icon
 from server import __version__
@@ -66,6 +67,7 @@ class MainWindow(QMainWindow):
             "agents": AgentsPanel(backend, bridge),
             "tasks": TasksPanel(backend, bridge),
             "models": ModelsPanel(backend, bridge),
+            "system": SystemPanel(backend, bridge),
             "settings": SettingsPanel(backend, api_url),
         }
         self.panels: dict[str, QWidget] = {}

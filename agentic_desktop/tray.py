@@ -1,10 +1,17 @@
-"""The tray icon, where the desktop has a tray: show/hide, status and quit."""
+"""The tray icon, where the desktop has a tray: show/hide, status, quit, and notifications.
+
+Notifications: resource alerts (a hot GPU, memory or disk running out) at once, and finished
+tasks while the window is not in front, gathered over a few seconds so a batch of tasks is one
+message.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
@@ -13,7 +20,18 @@ from agentic_desktop.resources import icon
 if TYPE_CHECKING:
     from agentic_desktop.bridge import BusBridge
     from agentic_desktop.main_window import MainWindow
-    from server.events import OllamaStatusChanged
+    from server.events import OllamaStatusChanged, ResourceAlert, TaskChanged
+
+TASK_GATHER_MS = 3000
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A message shown in the tray."""
+
+    title: str
+    text: str
+    level: str  # "info" or "warning"
 
 
 class Tray(QObject):
@@ -42,7 +60,50 @@ class Tray(QObject):
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._on_activated)
         bridge.ollama_status_changed.connect(self.on_ollama_status_changed)
+        bridge.resource_alert.connect(self.on_resource_alert)
+        bridge.task_changed.connect(self.on_task_changed)
         window.close_to_tray.connect(self._on_closed_to_tray)
+        self.history: list[Notification] = []
+        self._finished: Counter[str] = Counter()
+        self._gather = QTimer(self)
+        self._gather.setSingleShot(True)
+        self._gather.setInterval(TASK_GATHER_MS)
+        self._gather.timeout.connect(self._tell_finished)
+
+    def notify(self, title: str, text: str, level: str = "info") -> None:
+        """Show a tray message and keep it in the history."""
+        self.history.append(Notification(title, text, level))
+        icon_kind = (
+            QSystemTrayIcon.MessageIcon.Warning
+            if level == "warning"
+            else QSystemTrayIcon.MessageIcon.Information
+        )
+        self.icon.showMessage(title, text, icon_kind, 8000)
+
+    @Slot(object)
+    def on_resource_alert(self, alert: ResourceAlert) -> None:
+        """A hot GPU or a filling disk is worth a message; its recovery is only logged."""
+        if alert.active:
+            self.notify("Resource alert", alert.message, "warning")
+
+    @Slot(object)
+    def on_task_changed(self, event: TaskChanged) -> None:
+        """Gather finished tasks while the operator looks elsewhere."""
+        if not event.task.finished or self._window.isActiveWindow():
+            return
+        self._finished[event.task.status] += 1
+        if not self._gather.isActive():
+            self._gather.start()
+
+    @Slot()
+    def _tell_finished(self) -> None:
+        counts, self._finished = self._finished, Counter()
+        total = sum(counts.values())
+        if not total:
+            return
+        parts = [f"{count} {status}" for status, count in sorted(counts.items())]
+        title = "Task finished" if total == 1 else f"{total} tasks finished"
+        self.notify(title, ", ".join(parts), "warning" if counts["failed"] else "info")
 
     @staticmethod
     def available() -> bool:

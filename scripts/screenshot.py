@@ -24,6 +24,8 @@ from server.services.agents import AgentDraft
 from server.services.task_types import GenerateInput, SummarizeInput
 from tests.fakes.ollama import FakeOllama, FakeOllamaThread
 
+SYSTEM_SAMPLES = 30
+
 
 async def populate(desktop: DesktopApp, fake: FakeOllama) -> None:
     """A few agents and tasks in every state, so the panels show what an operator would see."""
@@ -58,9 +60,15 @@ async def capture(out: Path, fake: FakeOllama) -> None:
         desktop = DesktopApp(settings, create_qt_app())
         await desktop.start()
         try:
-            await populate(desktop, fake)
             window = desktop.window
             assert window is not None
+            window.panels["system"].set_window(60)  # type: ignore[attr-defined]
+            metrics = desktop.backend.metrics  # type: ignore[union-attr]
+            while "cpu.usage_percent" not in metrics.metric_names():
+                await asyncio.sleep(0.2)
+            while len(metrics.history("cpu.usage_percent", 60)) < SYSTEM_SAMPLES:
+                await asyncio.sleep(0.5)  # charts with some history to look at
+            await populate(desktop, fake)
             window.resize(1100, 720)
             tasks = window.panels["tasks"]
             running = [task for task in await desktop.backend.tasks.list() if task.status == "running"]  # type: ignore[union-attr]

@@ -15,10 +15,12 @@ from server.db import migrate
 from server.db.engine import display_url, make_engine, make_sessions
 from server.services.agents import AgentService
 from server.services.auth import AuthService
+from server.services.gpus import NvmlGpus
 from server.services.health import HealthService
 from server.services.keyfiles import read_or_create
 from server.services.llm import OllamaGateway
 from server.services.logs import LogService
+from server.services.metrics import MetricsService, Thresholds
 from server.services.models import ModelService
 from server.services.task_types import TaskExecutor
 from server.services.tasks import TaskService
@@ -68,6 +70,7 @@ class Backend:
     agents: _Started[AgentService] = _Started()
     models: _Started[ModelService] = _Started()
     tasks: _Started[TaskService] = _Started()
+    metrics: _Started[MetricsService] = _Started()
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -158,6 +161,21 @@ class Backend:
             timeout=settings.task_timeout,
         )
         await self._tasks.start()
+        self._metrics = MetricsService(
+            self.bus,
+            NvmlGpus(),
+            disk_path=data_dir,
+            interval=settings.metrics_interval,
+            thresholds=Thresholds(
+                gpu_temperature_c=settings.alert_gpu_temperature_c,
+                memory_percent=settings.alert_memory_percent,
+                disk_percent=settings.alert_disk_percent,
+            ),
+            on_alert=lambda alert: logs.record(
+                "warning" if alert.active else "info", alert.message, source="system"
+            ),
+        )
+        self.spawn(self._metrics.run(), name="metrics-sampler")
 
         self.started_at = utcnow()
         self._started_monotonic = time.monotonic()
@@ -202,17 +220,8 @@ class Backend:
             await self._llm.close()
         if self.__dict__.get("_engine") is not None:
             await self._engine.dispose()
-        for name in (
-            "_engine",
-            "_sessions",
-            "_auth",
-            "_llm",
-            "_health",
-            "_logs",
-            "_agents",
-            "_models",
-            "_tasks",
-        ):
-            self.__dict__[name] = None
+        for name, attribute in vars(Backend).items():
+            if isinstance(attribute, _Started):
+                self.__dict__[f"_{name}"] = None
         self.started_at = None
         log.info("Backend stopped")

@@ -102,6 +102,16 @@ class Settings(BaseSettings):
         description="Tasks that run at once; more wait in order.",
         validation_alias=_aliases("max_concurrent_tasks"),
     )
+    metrics_interval: float = Field(
+        1.0,
+        ge=0.1,
+        le=60,
+        description="Seconds between system samples.",
+        validation_alias=_aliases("metrics_interval"),
+    )
+    alert_gpu_temperature_c: float = Field(85.0, validation_alias=_aliases("alert_gpu_temperature_c"))
+    alert_memory_percent: float = Field(90.0, gt=0, le=100, validation_alias=_aliases("alert_memory_percent"))
+    alert_disk_percent: float = Field(90.0, gt=0, le=100, validation_alias=_aliases("alert_disk_percent"))
     ws_idle_timeout: float = Field(
         90.0,
         gt=0,

@@ -10,6 +10,7 @@ from server.bus import Event
 if TYPE_CHECKING:
     from server.services.agents import Agent
     from server.services.logs import LogEntry
+    from server.services.metrics_models import SystemSample
     from server.services.tasks import Task
 
 
@@ -80,3 +81,30 @@ class LogRecorded(Event):
     """A log entry was written."""
 
     entry: LogEntry
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MetricsSampled(Event):
+    """A new system sample (CPU, memory, disk, network, GPUs)."""
+
+    sample: SystemSample
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResourceAlert(Event):
+    """A resource crossed its alert threshold (``active``), or came back below it."""
+
+    key: str
+    subject: str
+    value: float
+    threshold: float
+    unit: str
+    active: bool
+
+    @property
+    def message(self) -> str:
+        if self.active:
+            return (
+                f"{self.subject} at {self.value:g}{self.unit} (alert threshold {self.threshold:g}{self.unit})"
+            )
+        return f"{self.subject} back to {self.value:g}{self.unit} (below {self.threshold:g}{self.unit})"

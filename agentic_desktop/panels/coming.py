@@ -50,15 +50,6 @@ COMING = {
             "An audit trail of every change and reveal",
         ],
     ),
-    "system": (
-        "System",
-        "CPU, GPU, memory, disk and network, live.",
-        [
-            "Live charts for CPU, memory, each GPU, network and disk",
-            "Time windows of 1 minute, 10 minutes and 1 hour",
-            "GPU temperature and memory alerts",
-        ],
-    ),
     "security": (
         "Security",
         "Limits, rate limits and security incidents.",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from agentic_desktop import background
 from agentic_desktop.background import async_slot
@@ -15,14 +16,15 @@ from agentic_desktop.format import duration
 from agentic_desktop.panels.tasks_table import STATUS_COLOURS
 from agentic_desktop.widgets.card import Card
 from agentic_desktop.widgets.header import PanelHeader
-from server.services.errors import AgenticError
+from agentic_desktop.widgets.sparkline import Sparkline
+from server.services.errors import AgenticError, FieldError
 
 if TYPE_CHECKING:
     import asyncio
 
     from agentic_desktop.bridge import BusBridge
     from server.backend import Backend
-    from server.events import OllamaStatusChanged
+    from server.events import MetricsSampled, OllamaStatusChanged
 
 
 class DashboardPanel(QWidget):
@@ -70,7 +72,8 @@ class DashboardPanel(QWidget):
         grid.addWidget(self.agents_card, 1, 0)
         grid.addWidget(self.tasks_card, 1, 1)
         grid.addWidget(self.data_card, 1, 2)
-        grid.addWidget(self.recent_card, 2, 0, 1, 3)
+        grid.addWidget(self.recent_card, 3, 0, 1, 3)
+        grid.addWidget(self._build_system_card(backend), 2, 0, 1, 3)
         for column in range(3):
             grid.setColumnStretch(column, 1)
         layout.addLayout(grid)
@@ -83,6 +86,7 @@ class DashboardPanel(QWidget):
         self._recount.timeout.connect(self.schedule_counts)
         bridge.task_changed.connect(self._recount.start)
         bridge.agent_changed.connect(self._recount.start)
+        bridge.metrics_sampled.connect(self.on_metrics_sampled)
 
         status = backend.llm.status
         self._show_ollama(status.reachable, status.host, status.detail)
@@ -94,6 +98,51 @@ class DashboardPanel(QWidget):
         self._timer.start()
         self._tick()
         self.schedule_counts()
+
+    def _build_system_card(self, backend: Backend) -> QFrame:
+        """CPU, memory and GPU at a glance: the current value over a minute-long sparkline."""
+        card = QFrame()
+        card.setObjectName("card")
+        row = QHBoxLayout(card)
+        row.setContentsMargins(16, 12, 16, 12)
+        row.setSpacing(18)
+        self.sparklines: dict[str, Sparkline] = {}
+        self.spark_labels: dict[str, QLabel] = {}
+        for key, title in (("cpu", "CPU"), ("memory", "MEMORY"), ("gpu", "GPU")):
+            column = QVBoxLayout()
+            column.setSpacing(4)
+            label = QLabel(f"{title}  —")
+            label.setObjectName("cardTitle")
+            line = Sparkline(60, value_range=(0, 100))
+            column.addWidget(label)
+            column.addWidget(line)
+            row.addLayout(column, 1)
+            self.sparklines[key] = line
+            self.spark_labels[key] = label
+        for key, series in (("cpu", "cpu.usage_percent"), ("memory", "memory.usage_percent")):
+            with contextlib.suppress(FieldError):  # no sample yet
+                self.sparklines[key].set_values(value for _, value in backend.metrics.history(series, 60))
+        return card
+
+    @Slot(object)
+    def on_metrics_sampled(self, event: MetricsSampled) -> None:
+        """Move the sparklines on by one sample."""
+        sample = event.sample
+        self.sparklines["cpu"].add(sample.cpu.usage_percent)
+        self.spark_labels["cpu"].setText(f"CPU  {sample.cpu.usage_percent:.0f} %")
+        memory = sample.memory
+        self.sparklines["memory"].add(memory.usage_percent)
+        self.spark_labels["memory"].setText(f"MEMORY  {memory.used_gb:.1f} / {memory.total_gb:.0f} GB")
+        if sample.gpu:
+            gpu = sample.gpu[0]
+            self.sparklines["gpu"].add(gpu.utilization.gpu_percent)
+            temperature = (
+                f" · {gpu.temperature_celsius:.0f} °C" if gpu.temperature_celsius is not None else ""
+            )
+            busy = f"{gpu.utilization.gpu_percent:.0f} %" if gpu.utilization.gpu_percent is not None else "—"
+            self.spark_labels["gpu"].setText(f"GPU  {busy}{temperature}")
+        else:
+            self.spark_labels["gpu"].setText("GPU  none found")
 
     @Slot()
     def schedule_counts(self) -> None:

@@ -93,7 +93,9 @@ class TasksTableModel(QAbstractTableModel):
         return next((row for row, task in enumerate(self._tasks) if task.id == task_id), None)
 
     def set_agent_names(self, names: dict[str, str]) -> None:
-        self._agent_names = dict(names)
+        """Names from a reload. Merged, not replaced: an agent created while the reload was under
+        way is announced (``set_agent_name``) before the reload's older list arrives."""
+        self._agent_names.update(names)
         if self._tasks:
             self.dataChanged.emit(self.index(0, 1), self.index(len(self._tasks) - 1, 1))
 

@@ -74,7 +74,7 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
     if isinstance(exc, RequestValidationError):
         return problem(422, exc.detail())
     if isinstance(exc, FieldError):
-        issue = {"loc": ["body", *exc.field], "msg": str(exc), "type": "value_error"}
+        issue = {"loc": [exc.where, *exc.field], "msg": str(exc), "type": "value_error"}
         return problem(422, [issue])
     if isinstance(exc, AgenticError):
         headers: dict[str, str] = {}

@@ -26,7 +26,7 @@ from aiohttp import WSMsgType, web
 from server.api.auth import bearer_token
 from server.api.keys import BACKEND
 from server.bus import utcnow
-from server.events import LogRecorded, TaskChanged, TaskProgressed
+from server.events import LogRecorded, MetricsSampled, TaskChanged, TaskProgressed
 from server.services.errors import NotFound, Unauthorized
 from server.services.logs import LEVELS, levels_from
 
@@ -95,12 +95,18 @@ class Client:
     """One open socket: what it wants, its outbox, and its incoming-message budget."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, owner: str, filters: LogFilters | None, task_id: str | None
-    ):
+        self,
+        ws: web.WebSocketResponse,
+        owner: str,
+        filters: LogFilters | None = None,
+        task_id: str | None = None,
+        metrics: bool = False,
+    ) -> None:
         self.ws = ws
         self.owner = owner
         self.filters = filters
         self.task_id = task_id
+        self.metrics = metrics
         self.dropped = 0
         self._outbox: deque[bytes | object] = deque()
         self._wake = asyncio.Event()
@@ -176,7 +182,8 @@ class WsHub:
 
     async def run(self) -> None:
         """Forward bus events to the sockets that want them, serializing each event once."""
-        with self._backend.bus.subscribe(LogRecorded, TaskChanged, TaskProgressed, maxsize=100_000) as events:
+        kinds = (LogRecorded, TaskChanged, TaskProgressed, MetricsSampled)
+        with self._backend.bus.subscribe(*kinds, maxsize=100_000) as events:
             async for event in events:
                 self.dispatch(event)
 
@@ -185,6 +192,12 @@ class WsHub:
             self._log_entry(event)
         elif isinstance(event, TaskChanged):
             self._task_changed(event.task)
+        elif isinstance(event, MetricsSampled):
+            message = None
+            for client in self._clients:
+                if client.metrics:
+                    message = message or frame("metrics", data=event.sample.model_dump(mode="json"))
+                    client.offer(message)
         elif isinstance(event, TaskProgressed):
             message = None
             for client in self._clients:
@@ -247,7 +260,12 @@ class WsHub:
 
     @contextlib.asynccontextmanager
     async def connect(
-        self, ws: web.WebSocketResponse, principal: Principal, filters: LogFilters | None, task_id: str | None
+        self,
+        ws: web.WebSocketResponse,
+        principal: Principal,
+        filters: LogFilters | None = None,
+        task_id: str | None = None,
+        metrics: bool = False,
     ) -> AsyncIterator[Client | None]:
         """Admit a socket (``None`` when a limit is reached) and run its sender while it is open."""
         owner = principal.user_id or principal.kind
@@ -262,7 +280,7 @@ class WsHub:
             await ws.close(code=CLOSE_TRY_AGAIN, message=b"Too many connections")
             yield None
             return
-        client = Client(ws, owner, filters, task_id)
+        client = Client(ws, owner, filters, task_id, metrics)
         self._clients.add(client)
         self._per_owner[owner] += 1
         sender = asyncio.create_task(client.send_loop(), name="ws-sender")
@@ -408,6 +426,21 @@ async def ws_task(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def ws_metrics(request: web.Request) -> web.WebSocketResponse:
+    """Every system sample as ``{"type": "metrics", "data": {...}}`` (the shape of
+    ``GET /api/v1/system/metrics``), about once a second."""
+    hub = request.app[WS_HUB]
+    ws, principal, _ = await _open(request)
+    if principal is None:
+        return ws
+    async with hub.connect(ws, principal, metrics=True) as client:
+        if client is not None:
+            latest = await request.app[BACKEND].metrics.latest()
+            client.offer(frame("metrics", data=latest.model_dump(mode="json")))
+            await hub.read(client, request.app[BACKEND].settings.ws_idle_timeout)
+    return ws
+
+
 WS_HUB = web.AppKey("ws_hub", WsHub)
 
 
@@ -425,3 +458,4 @@ def install(app: web.Application, backend: Backend) -> None:
     app.on_shutdown.append(hub.close_all)
     app.router.add_get("/ws/logs", ws_logs)
     app.router.add_get("/ws/tasks/{task_id}", ws_task)
+    app.router.add_get("/ws/metrics", ws_metrics)

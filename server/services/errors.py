@@ -30,9 +30,10 @@ class InvalidCredentials(InvalidInput):
 class FieldError(AgenticError):
     """A field of the request has a value the service refuses; ``field`` is its path in the body."""
 
-    def __init__(self, field: tuple[str | int, ...], message: str) -> None:
+    def __init__(self, field: tuple[str | int, ...], message: str, *, where: str = "body") -> None:
         super().__init__(message)
         self.field = field
+        self.where = where
 
 
 class Unauthorized(AgenticError):

@@ -92,6 +92,8 @@ class TaskService:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._progress: dict[str, int] = {}
         self._cancel_requested: set[str] = set()
+        # Finished (and announced) while their job is still winding down: not counted as running.
+        self._winding_down: set[str] = set()
         agents.on_before_delete(self.cancel_for_agent)
 
     # -- lifecycle --
@@ -132,8 +134,8 @@ class TaskService:
 
     @property
     def active_count(self) -> int:
-        """Tasks running now."""
-        return len(self._running)
+        """Tasks running now (a task announced as finished no longer counts)."""
+        return len(self._running.keys() - self._winding_down)
 
     @property
     def queued_count(self) -> int:
@@ -282,6 +284,7 @@ class TaskService:
         self._running.pop(task_id, None)
         self._progress.pop(task_id, None)
         self._cancel_requested.discard(task_id)
+        self._winding_down.discard(task_id)
 
     async def _execute(self, task_id: str) -> None:
         async with self._sessions.begin() as session:
@@ -375,6 +378,8 @@ class TaskService:
             if output is not None:
                 row.output, row.model_usage, row.progress = output, model_usage, 100
         task = _task(row)
+        if task_id in self._running:
+            self._winding_down.add(task_id)
         self._log(task.agent_id, task_id, level, message)
         self._bus.publish(TaskChanged(task=task))
         return task

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent
 
 from agentic_desktop.app import DesktopApp, create_qt_app
 from agentic_desktop.loop import BatchedQEventLoop
+from server.bus import utcnow
 from server.config import Settings
+from server.services.tasks import Task
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, API_KEY
 from tests.fakes.ollama import FakeOllama, FakeOllamaThread
 
@@ -89,3 +91,22 @@ def wait_until(loop: BatchedQEventLoop, condition: Callable[[], bool], deadline:
 
 
 __all__ = ["FakeOllama", "wait_until"]
+
+
+def make_task(**fields: Any) -> Task:
+    """A task as the service would hand it to the window (``fields`` override the defaults)."""
+    values: dict[str, Any] = {
+        "id": "t1",
+        "agent_id": "a1",
+        "task_type": "generate",
+        "status": "running",
+        "input": {},
+        "output": None,
+        "error": None,
+        "progress": 0,
+        "model_usage": None,
+        "created_at": utcnow(),
+        "started_at": None,
+        "completed_at": None,
+    }
+    return Task(**{**values, **fields})

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agentic_desktop.panels.tasks import TasksPanel
+from agentic_desktop.panels.tasks_table import TasksTableModel
 from server.services.agents import AgentDraft
 from server.services.task_types import GenerateInput
-from tests.desktop.conftest import wait_until
+from tests.desktop.conftest import make_task, wait_until
 
 if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
     from agentic_desktop.app import DesktopApp
     from agentic_desktop.loop import BatchedQEventLoop
     from tests.fakes.ollama import FakeOllamaThread
@@ -57,6 +60,7 @@ def test_a_running_task_shows_progress_and_can_be_cancelled(
     panel.cancel_button.click()
     wait_until(qloop, lambda: panel.selected_task().status == "cancelled")  # type: ignore[union-attr]
     assert not panel.cancel_button.isEnabled()
+    assert "0 tasks running" in desktop.window.tasks_label.text()  # counted when the change was announced
     assert "Cancelled" in panel.output.toPlainText()
 
 
@@ -102,3 +106,12 @@ def test_dashboard_counts_tasks_and_lists_the_newest(desktop: DesktopApp, qloop:
     assert dashboard.agents_card.value.text() == "1"  # type: ignore[attr-defined]
     assert "completed" in dashboard.recent_card.value.text()  # type: ignore[attr-defined]
     assert task_id
+
+
+def test_an_agent_announced_during_a_reload_keeps_its_name(qtbot: QtBot) -> None:
+    model = TasksTableModel()
+    task = make_task(agent_id="a1")
+    model.reset([task])
+    model.set_agent_name("a1", "Summarizer")  # AgentChanged, while a reload is reading agents
+    model.set_agent_names({})  # the reload's list, read before the agent existed
+    assert model.index(0, 1).data() == "Summarizer"

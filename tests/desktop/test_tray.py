@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from agentic_desktop.tray import Tray
 from server.events import OllamaStatusChanged
+from tests.desktop.conftest import make_task
 
 if TYPE_CHECKING:
     from pytestqt.qtbot import QtBot
@@ -59,3 +60,48 @@ def test_tray_menu_shows_ollama_state(desktop: DesktopApp) -> None:
         OllamaStatusChanged(host="http://x", reachable=False, models_available=0, detail="down")
     )
     assert tray.status_action.text() == "Ollama: not reachable"
+
+
+def test_an_active_resource_alert_becomes_a_tray_message(desktop: DesktopApp) -> None:
+    from server.events import ResourceAlert
+
+    tray = make_tray(desktop)
+    assert desktop.bridge is not None
+    hot = ResourceAlert(
+        key="gpu.0.temperature", subject="GPU 0 (RTX 3090)", value=88, threshold=85, unit=" °C", active=True
+    )
+    desktop.bridge.resource_alert.emit(hot)
+    desktop.bridge.resource_alert.emit(
+        ResourceAlert(
+            key="gpu.0.temperature",
+            subject="GPU 0 (RTX 3090)",
+            value=70,
+            threshold=85,
+            unit=" °C",
+            active=False,
+        )
+    )
+    assert [(n.title, n.text, n.level) for n in tray.history] == [
+        ("Resource alert", "GPU 0 (RTX 3090) at 88 °C (alert threshold 85 °C)", "warning")
+    ]
+
+
+def test_finished_tasks_are_gathered_into_one_message(desktop: DesktopApp, qtbot: QtBot) -> None:
+    from server.bus import utcnow
+    from server.events import TaskChanged
+
+    tray = make_tray(desktop)
+    assert desktop.bridge is not None
+    assert desktop.window is not None
+    desktop.window.hide()  # not in front: worth telling
+    for status in ("completed", "completed", "failed"):
+        task = make_task(
+            id=status + str(len(tray.history)), status=status, progress=100, completed_at=utcnow()
+        )
+        desktop.bridge.task_changed.emit(TaskChanged(task=task))
+    qtbot.waitUntil(lambda: len(tray.history) == 1, timeout=10_000)
+    assert (tray.history[0].title, tray.history[0].text, tray.history[0].level) == (
+        "3 tasks finished",
+        "2 completed, 1 failed",
+        "warning",
+    )

@@ -1,5 +1,13 @@
 """Route modules, one per domain; ``REGISTRIES`` is what the app factory installs."""
 
-from server.api.routes import agents, auth, health, logs, ollama, tasks
+from server.api.routes import agents, auth, health, logs, ollama, system, tasks
 
-REGISTRIES = (health.routes, auth.routes, ollama.routes, agents.routes, tasks.routes, logs.routes)
+REGISTRIES = (
+    health.routes,
+    auth.routes,
+    ollama.routes,
+    agents.routes,
+    tasks.routes,
+    logs.routes,
+    system.routes,
+)
