@@ -51,8 +51,13 @@ async def serve(settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse flags, set up logging and serve."""
-    settings = parse("agentic-server", "Run the Agentic Desktop backend and API without a window.", argv)
+    """Parse flags, set up logging and serve (or run ``secrets rotate-key``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["secrets"]:
+        from server import secrets_cli
+
+        return secrets_cli.main(args[1:])
+    settings = parse("agentic-server", "Run the Agentic Desktop backend and API without a window.", args)
     listener = configure_logging(settings)
     from server.runtime import tune_interpreter
 

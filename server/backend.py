@@ -22,8 +22,10 @@ from server.services.llm import OllamaGateway
 from server.services.logs import LogService
 from server.services.metrics import MetricsService, Thresholds
 from server.services.models import ModelService
+from server.services.secrets import SecretsService, VaultError
 from server.services.task_types import TaskExecutor
 from server.services.tasks import TaskService
+from server.services.vault_keys import KeyStoreError, choose_store
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -71,6 +73,7 @@ class Backend:
     models: _Started[ModelService] = _Started()
     tasks: _Started[TaskService] = _Started()
     metrics: _Started[MetricsService] = _Started()
+    secrets: _Started[SecretsService] = _Started()
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -137,6 +140,14 @@ class Backend:
             settings.admin_user, admin_password.get_secret_value() if admin_password else None
         )
 
+        try:
+            store, why = await asyncio.to_thread(choose_store, settings.vault_backend, data_dir)
+            self._secrets = secrets = SecretsService(self._sessions, self.bus, store)
+            await secrets.open()
+        except (KeyStoreError, VaultError) as exc:
+            raise BackendError(f"The secrets vault cannot open: {exc}") from exc
+        log.info("Secrets vault: master key in %s (%s)", store.location, why)
+
         self._llm = llm = OllamaGateway(
             settings.ollama_host,
             self.bus,
@@ -157,6 +168,7 @@ class Backend:
             models,
             logs,
             TaskExecutor(llm),
+            resolve_secrets=secrets.resolve,
             max_concurrent=settings.max_concurrent_tasks,
             timeout=settings.task_timeout,
         )

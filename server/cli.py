@@ -34,6 +34,11 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
         help="allow a browser origin, e.g. http://localhost:3000 (repeatable)",
     )
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+    parser.add_argument(
+        "--web-root",
+        metavar="DIR",
+        help="serve a built web client (the folder with index.html, e.g. dist/) at /",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -49,6 +54,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "ollama_host": args.ollama_host,
         "cors_origins": args.cors_origins,
         "log_level": args.log_level,
+        "web_root": args.web_root,
     }
     return Settings.from_cli(flags)
 

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     security_level: Literal["strict", "moderate", "lenient"] = Field(
         "moderate", validation_alias=_aliases("security_level", "SECURITY_LEVEL")
     )
+    vault_backend: Literal["auto", "keyring", "file"] = Field(
+        "auto",
+        description="Where the secrets vault keeps its master key: the OS keyring, a 0600 file in "
+        "the data dir, or auto (the keyring where one exists, else the file).",
+        validation_alias=_aliases("vault_backend"),
+    )
     token_ttl_minutes: int = Field(
         24 * 60,
         gt=0,
@@ -124,6 +130,11 @@ class Settings(BaseSettings):
         "(slower under API load; for diagnosing a suspected loop problem).",
         validation_alias=_aliases("qt_loop"),
     )
+    web_root: Path | None = Field(
+        None,
+        description="A built web client (the folder with index.html, e.g. dist/) to serve at /.",
+        validation_alias=_aliases("web_root"),
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -143,6 +154,29 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("web_root", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("web_root", mode="after")
+    @classmethod
+    def _built_client(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        folder = value.expanduser().resolve()
+        if not folder.is_dir():
+            raise ValueError(
+                f"web client folder {folder} does not exist; build the client (npm run build) "
+                "and point --web-root / AGENTIC_WEB_ROOT / web_root at its output folder (dist)"
+            )
+        if not (folder / "index.html").is_file():
+            raise ValueError(
+                f"web client folder {folder} has no index.html; point it at the built client's "
+                "output folder (dist), not at its sources"
+            )
+        return folder
 
     @property
     def resolved_database_url(self) -> str:

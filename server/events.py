@@ -60,6 +60,16 @@ class AgentChanged(Event):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class SecretChanged(Event):
+    """A secret was created, updated, deleted or decrypted (never carries the value)."""
+
+    agent_id: str
+    secret_key: str
+    action: str
+    actor: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TaskChanged(Event):
     """A task was queued or changed state."""
 

@@ -35,6 +35,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("AGENTIC_") or name in CONFIG_ENV:
             monkeypatch.delenv(name)
     monkeypatch.setenv("AGENTIC_DATA_DIR", str(tmp_path / "default-data-dir"))
+    # Never the developer's real OS keyring: tests that need one install an in-memory keyring.
+    monkeypatch.setenv("AGENTIC_VAULT_BACKEND", "file")
 
 
 @pytest.fixture(autouse=True)

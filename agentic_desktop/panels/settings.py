@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
+    QFileDialog,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -17,11 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from agentic_desktop import background
 from agentic_desktop.widgets.header import PanelHeader
+from server.config_file import ConfigFileError, set_config_value
 from server.db.engine import display_url
 
 if TYPE_CHECKING:
     from server.backend import Backend
+    from server.config import Settings
 
 
 class SecretField(QWidget):
@@ -65,6 +71,113 @@ def _with_hint(field: QWidget, hint: str) -> QWidget:
     layout.addWidget(field)
     layout.addWidget(label)
     return box
+
+
+class WebClientField(QWidget):
+    """The web client folder served at ``/``, with Choose… and Clear that edit config.toml.
+
+    A change is written to the data dir's config.toml and applies at the next start; the field
+    keeps showing what this run serves.
+    """
+
+    def __init__(self, settings: Settings, api_url: str) -> None:
+        super().__init__()
+        self._config_file = settings.config_file
+        self._current = settings.web_root
+        self._saving: asyncio.Task[None] | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        self.folder = _read_only(str(settings.web_root) if settings.web_root else "not served")
+        self.choose_button = QPushButton("Choose…")
+        self.choose_button.setToolTip("Pick the built client's folder (the one with index.html)")
+        self.choose_button.clicked.connect(self._choose)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Stop serving a web client from the next start")
+        self.clear_button.clicked.connect(self._clear)
+        row.addWidget(self.folder, 1)
+        row.addWidget(self.choose_button)
+        row.addWidget(self.clear_button)
+        layout.addLayout(row)
+        url = f"{api_url}/"
+        self.link = QLabel(f'Open the web client: <a href="{url}">{url}</a>')
+        self.link.setTextFormat(Qt.TextFormat.RichText)
+        self.link.setOpenExternalLinks(True)
+        self.link.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.link.setVisible(settings.web_root is not None)
+        layout.addWidget(self.link)
+        hint = QLabel(
+            "A built web client (its dist folder, with index.html) served by this app at the API "
+            "URL, same origin. Choose… and Clear edit config.toml and apply at the next start; "
+            "--web-root or AGENTIC_WEB_ROOT override it."
+        )
+        hint.setObjectName("cardDetail")
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setVisible(False)
+        layout.addWidget(self.status)
+
+    @Slot()
+    def _choose(self) -> None:
+        start = str(self._current or Path.home())
+        folder = QFileDialog.getExistingDirectory(
+            self, "Choose the built web client (the folder with index.html)", start
+        )
+        if folder:
+            self._start_save(Path(folder))
+
+    @Slot()
+    def _clear(self) -> None:
+        self._start_save(None)
+
+    def _start_save(self, folder: Path | None) -> None:
+        self._saving = background.restart(self._saving, self._save(folder), name="settings-web-root")
+
+    async def _save(self, folder: Path | None) -> None:
+        self.choose_button.setEnabled(False)
+        self.clear_button.setEnabled(False)
+        try:
+            await asyncio.to_thread(self._write, folder)
+        except (ConfigFileError, ValueError) as exc:
+            self._show(str(exc), "bad")
+        else:
+            if folder is None:
+                self._show(
+                    f"Removed web_root from {self._config_file}. "
+                    "From the next start no web client is served at /.",
+                    "ok",
+                )
+            else:
+                self._show(
+                    f"Saved web_root = {folder} to {self._config_file}. "
+                    "It applies at the next start: restart Agentic Desktop to serve it.",
+                    "ok",
+                )
+        finally:
+            self.choose_button.setEnabled(True)
+            self.clear_button.setEnabled(True)
+
+    def _write(self, folder: Path | None) -> None:
+        """Check the folder and write config.toml (in a worker thread: it touches the disk)."""
+        if folder is not None:
+            folder = folder.resolve()
+            if not (folder / "index.html").is_file():
+                raise ValueError(
+                    f"{folder} has no index.html: choose the built client's output folder (dist). "
+                    "config.toml was not changed."
+                )
+        set_config_value(self._config_file, "web_root", None if folder is None else str(folder))
+
+    def _show(self, text: str, state: str) -> None:
+        self.status.setText(text)
+        self.status.setProperty("state", state)
+        self.status.style().unpolish(self.status)
+        self.status.style().polish(self.status)
+        self.status.setVisible(True)
 
 
 def _read_only(text: str) -> QLineEdit:
@@ -118,10 +231,23 @@ class SettingsPanel(QWidget):
         form.addRow("Ollama", _read_only(settings.ollama_host))
         form.addRow("Data dir", _read_only(str(settings.data_dir)))
         form.addRow("Database", _read_only(display_url(settings.resolved_database_url)))
+        vault = backend.secrets
+        where = "OS keyring" if vault.backend == "keyring" else "key file (0600)"
+        self.vault_field = _read_only(f"{where}: {vault.store.location}")
+        form.addRow(
+            "Secrets master key",
+            _with_hint(
+                self.vault_field,
+                "Set with AGENTIC_VAULT_BACKEND (auto, keyring, file). Rotate with "
+                "'agentic-server secrets rotate-key' while the app is not running.",
+            ),
+        )
         form.addRow("Config file", _read_only(str(settings.config_file)))
         form.addRow("Log file", _read_only(str(settings.data_dir / "logs" / "agentic.log")))
         origins = ", ".join(settings.cors_origins) or "none (same-origin only)"
         form.addRow("CORS origins", _read_only(origins))
+        self.web_client = WebClientField(settings, api_url)
+        form.addRow("Web client", self.web_client)
         form.addRow("Security level", _read_only(settings.security_level))
         layout.addWidget(card)
         layout.addStretch(1)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from server import __version__
-from server.api import docs, websockets
+from server.api import docs, web_root, websockets
 from server.api.errors import MAX_BODY_BYTES
 from server.api.keys import BACKEND, METRICS, OPENAPI
 from server.api.metrics import ApiMetrics
@@ -43,4 +43,7 @@ def create_app(backend: Backend) -> web.Application:
     )
     docs.install(app)
     websockets.install(app, backend)
+    if backend.settings.web_root is not None:
+        # Last: its catch-all must not shadow any route above.
+        web_root.install(app, backend.settings.web_root)
     return app

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from server.api.keys import BACKEND, PRINCIPAL
 from server.services.errors import Unauthorized
+from server.services.secrets import Actor
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -34,3 +35,9 @@ async def authenticate(request: web.Request) -> Principal:
 def principal(request: web.Request) -> Principal:
     """The caller of an authenticated route."""
     return request[PRINCIPAL]
+
+
+def actor_of(request: web.Request) -> Actor:
+    """The caller of an authenticated route, as the secrets audit trail records it."""
+    caller = request[PRINCIPAL]
+    return Actor("api key" if caller.kind == "api_key" else caller.username, "api")

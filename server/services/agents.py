@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from server.db.base import new_id
 from server.db.models import AgentRow
 from server.events import AgentChanged
 from server.services.errors import Conflict, DependencyDown, FieldError, NotFound
@@ -92,6 +93,7 @@ def _agent(row: AgentRow) -> Agent:
 
 
 BeforeDelete = Callable[[str], Awaitable[None]]
+WithinCreate = Callable[["AsyncSession", str], Awaitable[None]]
 
 
 class AgentService:
@@ -130,14 +132,18 @@ class AgentService:
             first = exc.errors(include_url=False, include_input=False)[0]
             raise FieldError(("config", *first["loc"]), first["msg"]) from None
 
-    async def create(self, draft: AgentDraft) -> Agent:
-        """Create an agent; a static one needs an installed model."""
+    async def create(self, draft: AgentDraft, *, within: WithinCreate | None = None) -> Agent:
+        """Create an agent; a static one needs an installed model.
+
+        ``within(session, agent_id)`` runs inside the same transaction (the vault stores the agent's
+        secrets there): if it raises, no agent is created either."""
         dynamic = draft.agent_type is not None
         if not dynamic and draft.model_name is None:
             raise FieldError(("model_name",), "A static agent needs a model_name (or give an agent_type)")
         if draft.model_name is not None:
             await self.check_model(draft.model_name)
         row = AgentRow(
+            id=new_id(),
             name=draft.name.strip(),
             description=draft.description,
             model_name=draft.model_name,
@@ -148,6 +154,9 @@ class AgentService:
         try:
             async with self._sessions.begin() as session:
                 session.add(row)
+                await session.flush()
+                if within is not None:
+                    await within(session, row.id)
         except IntegrityError:
             raise Conflict(f"An agent named '{row.name}' already exists: choose another name") from None
         agent = _agent(row)

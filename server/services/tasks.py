@@ -19,7 +19,7 @@ from server.services.errors import AgenticError, Conflict, DependencyDown, Inval
 from server.services.task_types import TaskExecutor, TaskInput, parse_task_input
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from server.services.agents import Agent, AgentService
     from server.services.logs import LogService
     from server.services.models import ModelService
+
+    # (agent_id, *values, task_id=...) -> values with {{secret:KEY}} replaced (the vault's resolve)
+    ResolveSecrets = Callable[..., Awaitable[tuple[Any, ...]]]
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +79,12 @@ class TaskService:
         logs: LogService,
         executor: TaskExecutor,
         *,
+        resolve_secrets: ResolveSecrets | None = None,
         max_concurrent: int = 8,
         timeout: float = 1800.0,
     ) -> None:
         self._sessions = sessions
+        self._resolve_secrets = resolve_secrets
         self._bus = bus
         self._agents = agents
         self._models = models
@@ -298,6 +303,13 @@ class TaskService:
         try:
             async with asyncio.timeout(self.timeout):
                 agent = await self._agents.get(agent_id)
+                if self._resolve_secrets is not None:
+                    # {{secret:KEY}} references become values here, in memory only: the stored
+                    # task input and agent config keep the references.
+                    config, task_input = await self._resolve_secrets(
+                        agent_id, agent.config, task_input, task_id=task_id
+                    )
+                    agent = agent.model_copy(update={"config": config})
                 model = await self._model_for(agent)
                 self._log(
                     agent_id,

@@ -112,22 +112,6 @@ async def test_bad_agents_are_422_pointing_at_the_field(
     assert where in [issue["loc"] for issue in (await resp.json())["detail"]]
 
 
-async def test_secrets_are_refused_until_the_vault_exists(
-    client: TestClient, auth_headers: dict[str, str]
-) -> None:
-    body = {
-        "name": "x",
-        "model_name": "llama3.2:latest",
-        "secrets": [{"secret_key": "k", "secret_value": "v"}],
-    }
-    resp = await client.post("/api/v1/agents/create", json=body, headers=auth_headers)
-    assert resp.status == 422
-    (issue,) = (await resp.json())["detail"]
-    assert issue["loc"] == ["body", "secrets"]
-    assert "without 'secrets'" in issue["msg"]
-    assert await (await client.get("/api/v1/agents")).json() == []
-
-
 async def test_duplicate_name_is_409(client: TestClient, auth_headers: dict[str, str]) -> None:
     await create_agent(client, name="Twin")
     resp = await client.post(

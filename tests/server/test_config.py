@@ -114,3 +114,33 @@ def test_invalid_port_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_sqlite_in_data_dir_is_the_default_database(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     assert settings.resolved_database_url == f"sqlite+aiosqlite:///{tmp_path.resolve() / 'agentic.db'}"
+
+
+def test_web_root_from_flag_environment_and_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def built(name: str) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "index.html").write_text(name, encoding="utf-8")
+        return folder
+
+    data = tmp_path / "data-cfg"
+    data.mkdir()
+    from_file = built("from-file")
+    (data / "config.toml").write_text(f"web_root = {str(from_file)!r}\n", encoding="utf-8")
+    monkeypatch.setenv("AGENTIC_DATA_DIR", str(data))
+    assert Settings.from_cli({}).web_root == from_file.resolve()
+
+    from_env = built("from-env")
+    monkeypatch.setenv("AGENTIC_WEB_ROOT", str(from_env))
+    assert Settings.from_cli({}).web_root == from_env.resolve()
+
+    other = built("from-flag")
+    args = build_parser("test", "").parse_args(["--web-root", str(other)])
+    assert settings_from_args(args).web_root == other.resolve()
+
+
+def test_empty_web_root_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTIC_WEB_ROOT", "")
+    assert Settings().web_root is None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from server.api.auth import actor_of
 from server.api.keys import BACKEND
 from server.api.registry import RouteRegistry
 from server.api.schemas.agents import Agent, AgentCreateIn, AgentDeleted, AgentListQuery, AgentUpdateIn
-from server.services.errors import FieldError
 
 if TYPE_CHECKING:
     from aiohttp import web
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 routes = RouteRegistry(tags=("agents",))
 
@@ -26,14 +27,20 @@ routes = RouteRegistry(tags=("agents",))
 async def create_agent(request: web.Request, body: AgentCreateIn) -> Agent:
     """A static agent needs an installed ``model_name``; the answer names the installed models when
     it is not. ``temperature``, ``max_tokens`` and ``system_prompt`` may sit in ``config`` or at the
-    top level."""
-    if body.secrets:
-        raise FieldError(
-            ("secrets",),
-            "Secrets cannot be stored yet: this version has no secrets vault. Create the agent "
-            "without 'secrets'.",
-        )
-    return await request.app[BACKEND].agents.create(body)
+    top level. ``secrets`` are encrypted and stored in the same transaction: if any is refused, no
+    agent is created."""
+    backend = request.app[BACKEND]
+    drafts = [secret.draft() for secret in body.secrets or []]
+    if not drafts:
+        return await backend.agents.create(body)
+    actor = actor_of(request)
+
+    async def store_secrets(session: AsyncSession, agent_id: str) -> None:
+        await backend.secrets.add_in(session, agent_id, drafts, actor)
+
+    agent = await backend.agents.create(body, within=store_secrets)
+    backend.secrets.announce(agent.id, drafts, actor)
+    return agent
 
 
 @routes.get("/api/v1/agents", summary="List agents", query=AgentListQuery, response=list[Agent])

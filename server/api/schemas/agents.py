@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from server.services.agents import Agent, AgentDraft, AgentPatch
+from server.services.secrets import KEY_PATTERN, MAX_VALUE_CHARS, SecretDraft
 
-__all__ = ["Agent", "AgentCreateIn", "AgentDeleted", "AgentListQuery", "AgentUpdateIn"]
+__all__ = ["Agent", "AgentCreateIn", "AgentDeleted", "AgentListQuery", "AgentSecretIn", "AgentUpdateIn"]
 
 # The web client sends these at the top level; the spec nests them in ``config``. Both are accepted.
 FLAT_CONFIG_KEYS = ("temperature", "max_tokens", "system_prompt")
@@ -25,13 +26,34 @@ def _fold_flat_config(data: Any) -> Any:
     return data
 
 
+class AgentSecretIn(BaseModel):
+    """A secret stored with a new agent (``key``/``value`` as in the spec; ``secret_key``/``secret_value``
+    as the secrets endpoints name them are accepted too)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=KEY_PATTERN, validation_alias=AliasChoices("key", "secret_key"))
+    value: str = Field(
+        min_length=1,
+        max_length=MAX_VALUE_CHARS,
+        validation_alias=AliasChoices("value", "secret_value"),
+        json_schema_extra={"writeOnly": True},
+    )
+    description: str = Field("", max_length=1000)
+
+    def draft(self) -> SecretDraft:
+        return SecretDraft(secret_key=self.key, secret_value=self.value, description=self.description)
+
+
 class AgentCreateIn(AgentDraft):
     """A static agent (``model_name`` + ``config``) or a dynamic one (``agent_type`` + ``config``)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    secrets: list[dict[str, Any]] | None = Field(
-        None, description="Secrets to store with the agent (needs the secrets vault)"
+    secrets: list[AgentSecretIn] | None = Field(
+        None,
+        max_length=100,
+        description="Secrets stored encrypted with the agent, in the same transaction (all or nothing)",
     )
 
     @model_validator(mode="before")
