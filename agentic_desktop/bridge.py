@@ -16,6 +16,7 @@ from server.events import (
     ModelsChanged,
     OllamaStatusChanged,
     ResourceAlert,
+    SecretChanged,
     TaskChanged,
     TaskProgressed,
 )
@@ -44,6 +45,7 @@ class BusBridge(QObject):
     model_pull_progressed = Signal(object)
     metrics_sampled = Signal(object)
     resource_alert = Signal(object)
+    secret_changed = Signal(object)
 
     def __init__(self, bus: EventBus) -> None:
         super().__init__()
@@ -58,6 +60,7 @@ class BusBridge(QObject):
             ModelPullProgressed: self.model_pull_progressed,
             MetricsSampled: self.metrics_sampled,
             ResourceAlert: self.resource_alert,
+            SecretChanged: self.secret_changed,
         }
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -21,6 +21,7 @@ from agentic_desktop.panels.agents import AgentsPanel
 from agentic_desktop.panels.coming import COMING, ComingPanel
 from agentic_desktop.panels.dashboard import DashboardPanel
 from agentic_desktop.panels.models import ModelsPanel
+from agentic_desktop.panels.secrets import SecretsPanel
 from agentic_desktop.panels.settings import SettingsPanel
 from agentic_desktop.panels.system import SystemPanel
 from agentic_desktop.panels.tasks import TasksPanel
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
             "agents": AgentsPanel(backend, bridge),
             "tasks": TasksPanel(backend, bridge),
             "models": ModelsPanel(backend, bridge),
+            "secrets": SecretsPanel(backend, bridge),
             "system": SystemPanel(backend, bridge),
             "settings": SettingsPanel(backend, api_url),
         }

@@ -41,15 +41,6 @@ COMING = {
             "The AI-assisted agent creation wizard with a live draft",
         ],
     ),
-    "secrets": (
-        "Secrets",
-        "An encrypted vault for the keys and passwords your agents use.",
-        [
-            "Secrets per agent, encrypted with a master key from the OS keyring",
-            "Reveal with confirmation, copy that clears the clipboard",
-            "An audit trail of every change and reveal",
-        ],
-    ),
     "security": (
         "Security",
         "Limits, rate limits and security incidents.",
