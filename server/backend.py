@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from sqlalchemy import text
 
 from server.bus import EventBus, utcnow
+from server.config_file import set_config_value
 from server.db import migrate
 from server.db.engine import display_url, make_engine, make_sessions
 from server.services.agents import AgentService
 from server.services.auth import AuthService
+from server.services.chat import ChatService
 from server.services.gpus import NvmlGpus
 from server.services.health import HealthService
 from server.services.keyfiles import read_or_create
@@ -23,9 +25,12 @@ from server.services.logs import LogService
 from server.services.metrics import MetricsService, Thresholds
 from server.services.models import ModelService
 from server.services.secrets import SecretsService, VaultError
+from server.services.security import SecurityService
 from server.services.task_types import TaskExecutor
 from server.services.tasks import TaskService
+from server.services.users import UserService
 from server.services.vault_keys import KeyStoreError, choose_store
+from server.services.wizard import WizardService
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
     from server.config import Settings
+    from server.events import ResourceAlert
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -74,6 +80,9 @@ class Backend:
     tasks: _Started[TaskService] = _Started()
     metrics: _Started[MetricsService] = _Started()
     secrets: _Started[SecretsService] = _Started()
+    chat: _Started[ChatService] = _Started()
+    security: _Started[SecurityService] = _Started()
+    users: _Started[UserService] = _Started()
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -135,6 +144,7 @@ class Backend:
             token_ttl=timedelta(minutes=settings.token_ttl_minutes),
             data_dir=data_dir,
         )
+        self._users = UserService(self._sessions, self._auth)
         admin_password = settings.admin_password
         await self._auth.ensure_operator(
             settings.admin_user, admin_password.get_secret_value() if admin_password else None
@@ -160,6 +170,18 @@ class Backend:
         self._logs = logs = LogService(self._sessions, self.bus)
         self.spawn(logs.run(), name="log-writer")
         self._agents = agents = AgentService(self._sessions, self.bus, llm)
+        config_file = settings.config_file
+        self._security = security = SecurityService(
+            self._sessions,
+            self.bus,
+            logs,
+            level=settings.security_level,
+            allowed_domains=settings.allowed_domains or None,
+            save_level=lambda level: set_config_value(config_file, "security_level", level),
+            agents=agents,
+        )
+        security.vault = lambda: {"backend": secrets.backend, "location": secrets.store.location}
+        agents.on_before_create(security.enforce_schema)
         self._models = models = ModelService(llm, self.bus, logs, self.spawn, settings.default_model)
         self._tasks = TaskService(
             self._sessions,
@@ -169,10 +191,16 @@ class Backend:
             logs,
             TaskExecutor(llm),
             resolve_secrets=secrets.resolve,
-            max_concurrent=settings.max_concurrent_tasks,
+            security=security,
+            max_concurrent=min(
+                settings.max_concurrent_tasks, security.policy.resource_limits.max_concurrent_agents
+            ),
             timeout=settings.task_timeout,
         )
         await self._tasks.start()
+        wizard = WizardService(llm, agents, schema_check=security.check_schema)
+        self._chat = ChatService(self._sessions, self.bus, llm, models, agents, wizard)
+        security.running_agents = self._tasks.running_agent_ids
         self._metrics = MetricsService(
             self.bus,
             NvmlGpus(),
@@ -183,15 +211,26 @@ class Backend:
                 memory_percent=settings.alert_memory_percent,
                 disk_percent=settings.alert_disk_percent,
             ),
-            on_alert=lambda alert: logs.record(
-                "warning" if alert.active else "info", alert.message, source="system"
-            ),
+            on_alert=self._on_resource_alert,
         )
         self.spawn(self._metrics.run(), name="metrics-sampler")
 
         self.started_at = utcnow()
         self._started_monotonic = time.monotonic()
         log.info("Backend started (data dir %s)", data_dir)
+
+    def _on_resource_alert(self, alert: ResourceAlert) -> None:
+        """A threshold crossed: a log line, and a RESOURCE_EXCEEDED incident when it starts."""
+        self.logs.record("warning" if alert.active else "info", alert.message, source="system")
+        if alert.active:
+            self.spawn(self._record_alert(alert), name="resource-alert-incident")
+
+    async def _record_alert(self, alert: ResourceAlert) -> None:
+        await self.security.record(
+            "RESOURCE_EXCEEDED",
+            alert.message,
+            details={"resource": alert.key, "value": alert.value, "threshold": alert.threshold},
+        )
 
     @property
     def api_key(self) -> str:

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     security_level: Literal["strict", "moderate", "lenient"] = Field(
         "moderate", validation_alias=_aliases("security_level", "SECURITY_LEVEL")
     )
+    allowed_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Domains agents may reach (comma-separated in ALLOWED_DOMAINS); empty: the spec's list.",
+        validation_alias=_aliases("allowed_domains", "ALLOWED_DOMAINS"),
+    )
     vault_backend: Literal["auto", "keyring", "file"] = Field(
         "auto",
         description="Where the secrets vault keeps its master key: the OS keyring, a 0600 file in "
@@ -143,6 +148,15 @@ class Settings(BaseSettings):
             value = value.split(",")
         if isinstance(value, list | tuple):
             return [str(part).strip().rstrip("/") for part in value if str(part).strip()]
+        return value
+
+    @field_validator("allowed_domains", mode="before")
+    @classmethod
+    def _split_domains(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return [str(part).strip().lower() for part in value if str(part).strip()]
         return value
 
     @field_validator("log_level", mode="before")

@@ -9,8 +9,10 @@ from server.bus import Event
 
 if TYPE_CHECKING:
     from server.services.agents import Agent
+    from server.services.chat_models import ChatSession
     from server.services.logs import LogEntry
     from server.services.metrics_models import SystemSample
+    from server.services.security import Incident
     from server.services.tasks import Task
 
 
@@ -56,6 +58,15 @@ class AgentChanged(Event):
     """An agent was created or updated, or deleted (``deleted``)."""
 
     agent: Agent
+    deleted: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChatSessionChanged(Event):
+    """A chat session was created, changed (title, status, a new reply, the wizard's draft) or
+    deleted (``deleted``)."""
+
+    session: ChatSession
     deleted: bool = False
 
 
@@ -118,3 +129,17 @@ class ResourceAlert(Event):
                 f"{self.subject} at {self.value:g}{self.unit} (alert threshold {self.threshold:g}{self.unit})"
             )
         return f"{self.subject} back to {self.value:g}{self.unit} (below {self.threshold:g}{self.unit})"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IncidentChanged(Event):
+    """A security incident was recorded or resolved."""
+
+    incident: Incident
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SecurityLevelChanged(Event):
+    """The security level was switched."""
+
+    level: str

@@ -14,6 +14,7 @@ from server.api.metrics import ApiMetrics
 from server.api.middleware import core_middleware
 from server.api.openapi import build_openapi
 from server.api.routes import REGISTRIES
+from server.api.security_middleware import security_middleware
 
 if TYPE_CHECKING:
     from server.backend import Backend
@@ -29,7 +30,7 @@ def create_app(backend: Backend) -> web.Application:
     """Build the application; ``backend`` must be started before the app serves requests."""
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[core_middleware(backend.settings.cors_origins)],
+        middlewares=[core_middleware(backend.settings.cors_origins), security_middleware],
     )
     app[BACKEND] = backend
     app[METRICS] = ApiMetrics(backend)

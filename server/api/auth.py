@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from server.api.keys import BACKEND, PRINCIPAL
-from server.services.errors import Unauthorized
+from server.services.errors import Forbidden, Unauthorized
 from server.services.secrets import Actor
 
 if TYPE_CHECKING:
@@ -41,3 +41,12 @@ def actor_of(request: web.Request) -> Actor:
     """The caller of an authenticated route, as the secrets audit trail records it."""
     caller = request[PRINCIPAL]
     return Actor("api key" if caller.kind == "api_key" else caller.username, "api")
+
+
+def require_superuser(request: web.Request) -> Principal:
+    """The caller of an authenticated route, who must be a superuser (else 403, not 401: the web
+    client logs out on any 401)."""
+    caller = request[PRINCIPAL]
+    if not caller.is_superuser:
+        raise Forbidden(f"'{caller.username}' is not an administrator: this needs a superuser account")
+    return caller

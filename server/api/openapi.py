@@ -134,7 +134,7 @@ def build_openapi(
             schema = _response_schema(spec.response, refs) if spec.response is not None else {}
             if spec.media_type != "application/json":
                 schema = {"type": "string"}
-            ok["content"] = {spec.media_type: {"schema": schema}}
+            ok["content"] = {spec.media_type: {"schema": schema}, **(spec.alternatives or {})}
         responses[str(spec.status)] = ok
         error_codes = set(spec.errors)
         if spec.auth:

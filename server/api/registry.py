@@ -41,6 +41,9 @@ class RouteSpec:
     status: int
     errors: tuple[int, ...]
     media_type: str
+    # Other media types the same operation may answer with (e.g. ``text/event-stream`` when the
+    # body asks for a stream): media type -> OpenAPI media type object.
+    alternatives: dict[str, Any] | None = None
 
     @property
     def openapi_path(self) -> str:
@@ -119,6 +122,7 @@ class RouteRegistry:
         errors: tuple[int, ...] = (),
         media_type: str = JSON,
         tags: tuple[str, ...] | None = None,
+        alternatives: dict[str, Any] | None = None,
     ) -> Callable[[Endpoint], Endpoint]:
         """Declare an operation; the decorated handler gets ``body``/``query`` already validated."""
 
@@ -138,6 +142,7 @@ class RouteRegistry:
                     status=status,
                     errors=errors,
                     media_type=media_type,
+                    alternatives=alternatives,
                 )
             )
             return endpoint

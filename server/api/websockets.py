@@ -1,4 +1,5 @@
-"""WebSockets: ``/ws/logs`` (log entries and task updates, filtered) and ``/ws/tasks/{task_id}``.
+"""WebSockets: ``/ws/logs`` (log entries and task updates, filtered, and notifications) and
+``/ws/tasks/{task_id}``.
 
 Protocol, as the spec fixes it: ``?token=`` (a login token or the API key; a bad one closes with
 1008), ``{"type": "ping"}`` answered by ``{"type": "pong", "timestamp": ...}``, the socket closed
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections import Counter, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,7 +28,14 @@ from aiohttp import WSMsgType, web
 from server.api.auth import bearer_token
 from server.api.keys import BACKEND
 from server.bus import utcnow
-from server.events import LogRecorded, MetricsSampled, TaskChanged, TaskProgressed
+from server.events import (
+    IncidentChanged,
+    LogRecorded,
+    MetricsSampled,
+    ResourceAlert,
+    TaskChanged,
+    TaskProgressed,
+)
 from server.services.errors import NotFound, Unauthorized
 from server.services.logs import LEVELS, levels_from
 
@@ -36,6 +45,7 @@ if TYPE_CHECKING:
     from server.backend import Backend
     from server.bus import Event
     from server.services.auth import Principal
+    from server.services.security import Incident
     from server.services.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -50,6 +60,8 @@ CLOSE_TRY_AGAIN = 1013  # connection limit reached
 CLOSE_NOT_FOUND = 4404  # unknown task
 CLOSE_IDLE = 4408  # no ping within the idle timeout
 _CLOSE = object()  # outbox sentinel: close after what was queued before it
+# New incidents of these severities become notifications, as in the window's tray (DESIGN.md).
+NOTIFY_SEVERITIES = ("high", "critical")
 
 OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
@@ -182,7 +194,7 @@ class WsHub:
 
     async def run(self) -> None:
         """Forward bus events to the sockets that want them, serializing each event once."""
-        kinds = (LogRecorded, TaskChanged, TaskProgressed, MetricsSampled)
+        kinds = (LogRecorded, TaskChanged, TaskProgressed, MetricsSampled, IncidentChanged, ResourceAlert)
         with self._backend.bus.subscribe(*kinds, maxsize=100_000) as events:
             async for event in events:
                 self.dispatch(event)
@@ -212,6 +224,20 @@ class WsHub:
                         },
                     )
                     client.offer(message)
+        elif isinstance(event, IncidentChanged):
+            incident = event.incident
+            if not incident.resolved and incident.severity in NOTIFY_SEVERITIES:
+                self._notify(incident_notification(incident))
+        elif isinstance(event, ResourceAlert) and event.active:
+            self._notify(alert_notification(event))
+
+    def _notify(self, data: dict[str, Any]) -> None:
+        """A ``notification`` to every ``/ws/logs`` socket, whatever its log filters."""
+        message = None
+        for client in self._clients:
+            if client.filters is not None:
+                message = message or frame("notification", data=data)
+                client.offer(message)
 
     def _log_entry(self, event: LogRecorded) -> None:
         entry = event.entry
@@ -357,6 +383,39 @@ def task_status_data(task: Task) -> dict[str, Any]:
     }
 
 
+def incident_notification(incident: Incident) -> dict[str, Any]:
+    """A new high or critical security incident, as a notification."""
+    return {
+        "id": incident.id,
+        "category": "security_incident",
+        "type": "error",
+        "severity": incident.severity,
+        "title": f"{incident.severity.capitalize()} security incident",
+        "message": f"{incident.violation_type}: {incident.description}",
+        "timestamp": incident.timestamp,
+        "incident_id": incident.incident_id,
+        "violation_type": incident.violation_type,
+        "agent_id": incident.agent_id,
+    }
+
+
+def alert_notification(alert: ResourceAlert) -> dict[str, Any]:
+    """A resource that crossed its alert threshold, as a notification."""
+    return {
+        "id": str(uuid.uuid4()),
+        "category": "resource_alert",
+        "type": "warning",
+        "severity": None,
+        "title": "Resource alert",
+        "message": alert.message,
+        "timestamp": alert.at,
+        "resource": alert.key,
+        "value": alert.value,
+        "threshold": alert.threshold,
+        "unit": alert.unit,
+    }
+
+
 def task_complete_data(task: Task) -> dict[str, Any]:
     return {
         "task_id": task.id,
@@ -383,7 +442,8 @@ async def _open(request: web.Request) -> tuple[web.WebSocketResponse, Principal 
 
 async def ws_logs(request: web.Request) -> web.WebSocketResponse:
     """Live log entries (``log_entry``) and task state changes (``task_update``), filtered by
-    ``agent_id``, ``task_id`` and ``level`` (that level and the more severe ones)."""
+    ``agent_id``, ``task_id`` and ``level`` (that level and the more severe ones); and, unfiltered,
+    a ``notification`` for each new high or critical security incident and each resource alert."""
     hub = request.app[WS_HUB]
     ws, principal, params = await _open(request)
     if principal is None:

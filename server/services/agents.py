@@ -93,6 +93,7 @@ def _agent(row: AgentRow) -> Agent:
 
 
 BeforeDelete = Callable[[str], Awaitable[None]]
+BeforeCreate = Callable[["AgentDraft"], Awaitable[None]]
 WithinCreate = Callable[["AsyncSession", str], Awaitable[None]]
 
 
@@ -104,6 +105,12 @@ class AgentService:
         self._bus = bus
         self._llm = llm
         self._before_delete: list[BeforeDelete] = []
+        self._before_create: list[BeforeCreate] = []
+
+    def on_before_create(self, hook: BeforeCreate) -> None:
+        """Run ``hook(draft)`` before an agent is created; it may refuse by raising (the security
+        policy's schema limits)."""
+        self._before_create.append(hook)
 
     def on_before_delete(self, hook: BeforeDelete) -> None:
         """Run ``hook(agent_id)`` before an agent is deleted (the task runner stops its tasks)."""
@@ -142,6 +149,8 @@ class AgentService:
             raise FieldError(("model_name",), "A static agent needs a model_name (or give an agent_type)")
         if draft.model_name is not None:
             await self.check_model(draft.model_name)
+        for hook in self._before_create:
+            await hook(draft)
         row = AgentRow(
             id=new_id(),
             name=draft.name.strip(),

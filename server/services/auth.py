@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = logging.getLogger(__name__)
+MIN_PASSWORD = 8
 
 JWT_ALGORITHM = "HS256"
 INITIAL_PASSWORD_FILE = "initial-admin-password"
@@ -136,6 +137,8 @@ class AuthService:
 
     async def login(self, username: str, password: str) -> IssuedToken:
         """Check the credentials and issue a login token."""
+        if not username or not password:
+            raise InvalidCredentials("Enter a username and a password")
         async with self._sessions() as session:
             row = await session.scalar(select(UserRow).where(UserRow.username == username))
         if row is None:
@@ -214,6 +217,8 @@ class AuthService:
             raise InvalidInput("The current password is not correct")
         if current == new:
             raise InvalidInput("The new password must differ from the current one")
+        if len(new) < MIN_PASSWORD:
+            raise InvalidInput(f"The new password must be at least {MIN_PASSWORD} characters long")
         await self._set_password(row.id, new)
         if row.username == self._operator:
             await asyncio.to_thread(self._initial_password_file.unlink, missing_ok=True)

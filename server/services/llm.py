@@ -363,9 +363,12 @@ class OllamaGateway:
 async def collect(chunks: AsyncIterator[Chunk]) -> Generation:
     """Join a streamed reply into one ``Generation``."""
     parts: list[str] = []
+    final: Chunk | None = None
     async with contextlib.aclosing(chunks):  # type: ignore[type-var]
         async for chunk in chunks:
             parts.append(chunk.text)
             if chunk.done:
-                return Generation.from_chunks("".join(parts), chunk)
-    raise DependencyDown("Ollama ended the reply without its final message: is it still running?")
+                final = chunk  # read on to the end: the connection then goes back to the pool
+    if final is None:
+        raise DependencyDown("Ollama ended the reply without its final message: is it still running?")
+    return Generation.from_chunks("".join(parts), final)

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -48,7 +49,6 @@ from server.services.metrics_models import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     from server.bus import EventBus
     from server.services.gpus import NvmlGpus
@@ -103,6 +103,15 @@ def per_second(before: Any, after: Any, elapsed: float, fields: tuple[str, ...])
         field: round(max(0.0, getattr(after, field) - getattr(before, field)) / elapsed, 1)
         for field in fields
     }
+
+
+def _nearest_existing(path: str) -> str:
+    """``path``, or its closest existing parent (the data dir may be removed under a running app;
+    the filesystem it was on is still the one to report)."""
+    candidate = Path(path)
+    while not candidate.exists() and candidate != candidate.parent:
+        candidate = candidate.parent
+    return str(candidate)
 
 
 def series_of(sample: SystemSample) -> dict[str, float | None]:
@@ -194,7 +203,7 @@ class MetricsService:
         temperature = _cpu_temperature()
         memory = psutil.virtual_memory()
         swap = psutil.swap_memory()
-        usage = psutil.disk_usage(self._disk_path)
+        usage = psutil.disk_usage(_nearest_existing(self._disk_path))
         load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
         boot = psutil.boot_time()
 

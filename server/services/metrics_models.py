@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Frequency(BaseModel):
@@ -65,6 +65,12 @@ class DiskIo(BaseModel):
     write_bytes: int
     read_time_ms: int
     write_time_ms: int
+    read_bytes_per_sec: float | None = Field(
+        None, description="speeds.read_bytes_per_sec again (the web client reads it here)"
+    )
+    write_bytes_per_sec: float | None = Field(
+        None, description="speeds.write_bytes_per_sec again (the web client reads it here)"
+    )
 
 
 class DiskSpeeds(BaseModel):
@@ -82,6 +88,14 @@ class DiskMetrics(BaseModel):
     usage_percent: float
     read_speed_mbps: float = Field(description="MB/s read")
     write_speed_mbps: float = Field(description="MB/s written")
+
+    @model_validator(mode="after")
+    def _rates_in_io(self) -> DiskMetrics:
+        """Mirror the rates into ``io``, where the web client's System Health page looks for them."""
+        if self.io is not None and self.io.read_bytes_per_sec is None:
+            self.io.read_bytes_per_sec = self.speeds.read_bytes_per_sec
+            self.io.write_bytes_per_sec = self.speeds.write_bytes_per_sec
+        return self
 
 
 class NetworkIo(BaseModel):

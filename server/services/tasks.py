@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from server.services.agents import Agent, AgentService
     from server.services.logs import LogService
     from server.services.models import ModelService
+    from server.services.security import SecurityService
+    from server.services.task_types import Outcome
 
     # (agent_id, *values, task_id=...) -> values with {{secret:KEY}} replaced (the vault's resolve)
     ResolveSecrets = Callable[..., Awaitable[tuple[Any, ...]]]
@@ -51,6 +53,7 @@ class Task(BaseModel):
     error: str | None
     progress: int
     model_usage: dict[str, Any] | None
+    resource_usage: dict[str, Any] | None = None
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -80,11 +83,15 @@ class TaskService:
         executor: TaskExecutor,
         *,
         resolve_secrets: ResolveSecrets | None = None,
+        security: SecurityService | None = None,
         max_concurrent: int = 8,
         timeout: float = 1800.0,
     ) -> None:
         self._sessions = sessions
         self._resolve_secrets = resolve_secrets
+        self._security = security
+        self._usage: dict[str, dict[str, float]] = {}  # resource use of tasks that just ran
+        self._agent_of: dict[str, str] = {}  # running task -> its agent
         self._bus = bus
         self._agents = agents
         self._models = models
@@ -141,6 +148,10 @@ class TaskService:
     def active_count(self) -> int:
         """Tasks running now (a task announced as finished no longer counts)."""
         return len(self._running.keys() - self._winding_down)
+
+    def running_agent_ids(self) -> set[str]:
+        """The agents that have a task running now."""
+        return {agent for task, agent in self._agent_of.items() if task not in self._winding_down}
 
     @property
     def queued_count(self) -> int:
@@ -290,6 +301,7 @@ class TaskService:
         self._progress.pop(task_id, None)
         self._cancel_requested.discard(task_id)
         self._winding_down.discard(task_id)
+        self._agent_of.pop(task_id, None)
 
     async def _execute(self, task_id: str) -> None:
         async with self._sessions.begin() as session:
@@ -298,10 +310,12 @@ class TaskService:
                 return
             row.status, row.started_at = "running", utcnow()
             agent_id, task_input = row.agent_id, row.input
+        self._agent_of[task_id] = agent_id
         started = time.monotonic()
         self._bus.publish(TaskChanged(task=_task(row)))
+        timeout, why = self._timeout()
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(timeout):
                 agent = await self._agents.get(agent_id)
                 if self._resolve_secrets is not None:
                     # {{secret:KEY}} references become values here, in memory only: the stored
@@ -317,11 +331,15 @@ class TaskService:
                     "info",
                     f"Running {row.task_type} for agent {agent.name} with model {model}",
                 )
-                outcome = await self._executor.execute(
-                    agent, model, parse_task_input(task_input), self._reporter(task_id, agent_id)
-                )
+                outcome = await self._run_watched(task_id, agent, model, parse_task_input(task_input))
         except TimeoutError:
-            error = f"Timed out after {self.timeout:g} s (raise AGENTIC_TASK_TIMEOUT for longer tasks)"
+            error = f"Timed out after {timeout:g} s ({why})"
+            if self._security is not None:
+                await self._security.record(
+                    "EXECUTION_TIMEOUT",
+                    f"Task {task_id} ran past {timeout:g} s and was stopped",
+                    agent_id=agent_id,
+                )
             await self._finish(task_id, "failed", error=error, message=error, level="error")
         except asyncio.CancelledError:
             if task_id in self._cancel_requested:
@@ -344,6 +362,35 @@ class TaskService:
                 model_usage=outcome.model_usage,
                 message=f"Completed in {elapsed:.1f} s",
             )
+
+    def _timeout(self) -> tuple[float, str]:
+        """How long a task may run, and what sets that."""
+        if self._security is not None:
+            ceiling = self._security.policy.resource_limits.max_execution_time
+            if ceiling < self.timeout:
+                return float(ceiling), f"the {self._security.policy.level} security level's limit"
+        return self.timeout, "raise AGENTIC_TASK_TIMEOUT for longer tasks"
+
+    async def _run_watched(self, task_id: str, agent: Agent, model: str, task_input: TaskInput) -> Outcome:
+        """Run the task's work while its memory is watched; past the agent's limit it is stopped."""
+        work = self._executor.execute(agent, model, task_input, self._reporter(task_id, agent.id))
+        if self._security is None:
+            return await work
+        async with self._security.watch(agent.id, agent.config) as watch:
+            job = asyncio.ensure_future(work)
+            tripped = asyncio.ensure_future(watch.tripped.wait())
+            try:
+                await asyncio.wait({job, tripped}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                tripped.cancel()
+                if not job.done():
+                    job.cancel()
+                    await asyncio.gather(job, return_exceptions=True)
+                watch.finish()
+                self._usage[task_id] = watch.usage()
+        if not job.cancelled():
+            return job.result()  # done first (or failed on its own)
+        raise await self._security.resource_exceeded(agent.id, task_id, watch)
 
     async def _model_for(self, agent: Agent) -> str:
         if agent.model_name:
@@ -387,6 +434,7 @@ class TaskService:
             if row is None:
                 raise NotFound(f"No task with id {task_id}")
             row.status, row.error, row.completed_at = status, error, utcnow()
+            row.resource_usage = self._usage.pop(task_id, None) or row.resource_usage
             if output is not None:
                 row.output, row.model_usage, row.progress = output, model_usage, 100
         task = _task(row)

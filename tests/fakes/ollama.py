@@ -9,6 +9,8 @@ object, with Ollama's timing fields), ``/api/embed``. Switches on ``FakeOllama``
 - ``fail_status``: answer every API request with this status and an ``{"error": ...}`` body;
 - ``cut_stream_after``: drop the connection after this many streamed tokens;
 - ``reply_words``: unscripted replies are this many words long (for long streams);
+- ``streams_open`` / ``streams_aborted``: streams being written now, and streams whose client
+  closed the connection before the end (how a client stops a generation in real Ollama);
 - ``stop()`` / ``start(port=...)``: be down, then come back on the same port.
 
 Replies are scripted with ``replies`` (consumed in order) or else derived from the prompt.
@@ -137,6 +139,8 @@ class FakeOllama:
     replies: deque[str] = field(default_factory=deque)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     loaded: dict[str, str] = field(default_factory=dict)
+    streams_open: int = 0
+    streams_aborted: int = 0
 
     def __post_init__(self) -> None:
         self._runner: web.AppRunner | None = None
@@ -218,14 +222,23 @@ class FakeOllama:
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
         sent = 0
-        async for line in lines:
-            if self.cut_stream_after is not None and sent >= self.cut_stream_after:
-                assert request.transport is not None
-                request.transport.close()
-                return response
-            await response.write(orjson.dumps(line) + b"\n")
-            sent += 1
-        await response.write_eof()
+        self.streams_open += 1
+        try:
+            async for line in lines:
+                if self.cut_stream_after is not None and sent >= self.cut_stream_after:
+                    assert request.transport is not None
+                    request.transport.close()
+                    return response
+                await response.write(orjson.dumps(line) + b"\n")
+                sent += 1
+            await response.write_eof()
+        except ConnectionResetError:
+            self.streams_aborted += 1  # the client went away: Ollama stops generating
+        except asyncio.CancelledError:
+            self.streams_aborted += 1
+            raise
+        finally:
+            self.streams_open -= 1
         return response
 
     # -- endpoints --

@@ -42,10 +42,10 @@ async def test_protected_operations_declare_security_and_401(client: TestClient)
 
 async def test_request_models_are_documented_with_their_constraints(client: TestClient) -> None:
     document = await (await client.get("/openapi.json")).json()
-    operation = document["paths"]["/api/v1/auth/change-password"]["post"]
+    operation = document["paths"]["/api/v1/auth/users"]["post"]
     ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schema = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
-    assert schema["properties"]["new_password"]["minLength"] == 8
+    assert schema["properties"]["password"]["minLength"] == 8
     assert "422" in operation["responses"]
     login = document["paths"]["/api/v1/auth/login"]["post"]
     assert "application/x-www-form-urlencoded" in login["requestBody"]["content"]

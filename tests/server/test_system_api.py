@@ -278,3 +278,10 @@ async def test_metrics_websocket_needs_a_token(client: TestClient) -> None:
     ws = await client.ws_connect("/ws/metrics")
     assert (await ws.receive()).type == aiohttp.WSMsgType.CLOSE
     assert ws.close_code == 1008
+
+
+async def test_a_data_dir_removed_under_the_sampler_reports_its_filesystem(tmp_path: Path) -> None:
+    gone = tmp_path / "data"
+    sampler = MetricsService(EventBus(), NvmlGpus(FakeNvml()), disk_path=gone)  # never created
+    sample = await asyncio.to_thread(sampler.sample_now)
+    assert sample.disk.usage.total_gb > 0

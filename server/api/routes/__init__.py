@@ -1,6 +1,18 @@
 """Route modules, one per domain; ``REGISTRIES`` is what the app factory installs."""
 
-from server.api.routes import agents, auth, health, logs, ollama, secrets, system, tasks
+from server.api.routes import (
+    agents,
+    auth,
+    chat,
+    dashboard,
+    health,
+    logs,
+    ollama,
+    secrets,
+    security,
+    system,
+    tasks,
+)
 
 REGISTRIES = (
     health.routes,
@@ -10,5 +22,8 @@ REGISTRIES = (
     secrets.routes,
     tasks.routes,
     logs.routes,
+    chat.routes,
     system.routes,
+    security.routes,
+    dashboard.routes,
 )

@@ -22,6 +22,9 @@ from server.services.errors import DependencyDown
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from server.backend import Backend
+    from server.services.llm import OllamaStatus
+
 routes = RouteRegistry(tags=("ollama",))
 
 # Model names may hold slashes (hf.co/org/model:tag), so the last path segment takes the rest.
@@ -59,17 +62,22 @@ async def list_model_names(request: web.Request) -> ModelNamesOut:
     return ModelNamesOut(models=await request.app[BACKEND].models.names())
 
 
-@routes.get("/api/v1/ollama/health", summary="Is Ollama answering", response=OllamaHealthOut)
-async def ollama_health(request: web.Request) -> OllamaHealthOut:
-    """Always 200: ``status`` says healthy or unhealthy and ``detail`` says why."""
-    backend = request.app[BACKEND]
-    status = await backend.llm.probe()
+async def reachability(backend: Backend, status: OllamaStatus) -> tuple[OllamaStatus, str | None]:
+    """Ollama's status and default model; a failure while asking for the model updates the status."""
     default = None
     if status.reachable:
         try:
             default = await backend.models.default_model()
         except DependencyDown:
             status = backend.llm.status
+    return status, default
+
+
+@routes.get("/api/v1/ollama/health", summary="Is Ollama answering", response=OllamaHealthOut)
+async def ollama_health(request: web.Request) -> OllamaHealthOut:
+    """Always 200: ``status`` says healthy or unhealthy and ``detail`` says why."""
+    backend = request.app[BACKEND]
+    status, default = await reachability(backend, await backend.llm.probe())
     return OllamaHealthOut(
         status="healthy" if status.reachable else "unhealthy",
         models_available=status.models_available if status.reachable else 0,

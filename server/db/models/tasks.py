@@ -30,6 +30,7 @@ class TaskRow(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     model_usage: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    resource_usage: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
