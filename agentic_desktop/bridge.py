@@ -10,6 +10,8 @@ from PySide6.QtCore import QObject, Signal
 from server.events import (
     AgentChanged,
     ApiStarted,
+    ChatSessionChanged,
+    IncidentChanged,
     LogRecorded,
     MetricsSampled,
     ModelPullProgressed,
@@ -17,6 +19,7 @@ from server.events import (
     OllamaStatusChanged,
     ResourceAlert,
     SecretChanged,
+    SecurityLevelChanged,
     TaskChanged,
     TaskProgressed,
 )
@@ -38,6 +41,7 @@ class BusBridge(QObject):
     ollama_status_changed = Signal(object)
     api_started = Signal(object)
     agent_changed = Signal(object)
+    chat_session_changed = Signal(object)
     task_changed = Signal(object)
     task_progressed = Signal(object)
     log_entries = Signal(list)
@@ -46,6 +50,8 @@ class BusBridge(QObject):
     metrics_sampled = Signal(object)
     resource_alert = Signal(object)
     secret_changed = Signal(object)
+    incident_changed = Signal(object)
+    security_level_changed = Signal(object)
 
     def __init__(self, bus: EventBus) -> None:
         super().__init__()
@@ -54,6 +60,7 @@ class BusBridge(QObject):
             OllamaStatusChanged: self.ollama_status_changed,
             ApiStarted: self.api_started,
             AgentChanged: self.agent_changed,
+            ChatSessionChanged: self.chat_session_changed,
             TaskChanged: self.task_changed,
             TaskProgressed: self.task_progressed,
             ModelsChanged: self.models_changed,
@@ -61,6 +68,8 @@ class BusBridge(QObject):
             MetricsSampled: self.metrics_sampled,
             ResourceAlert: self.resource_alert,
             SecretChanged: self.secret_changed,
+            IncidentChanged: self.incident_changed,
+            SecurityLevelChanged: self.security_level_changed,
         }
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -17,11 +17,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from agentic_desktop.notifications import NotificationCentre
 from agentic_desktop.panels.agents import AgentsPanel
+from agentic_desktop.panels.chat import ChatPanel
 from agentic_desktop.panels.coming import COMING, ComingPanel
 from agentic_desktop.panels.dashboard import DashboardPanel
 from agentic_desktop.panels.models import ModelsPanel
 from agentic_desktop.panels.secrets import SecretsPanel
+from agentic_desktop.panels.security import SecurityPanel
 from agentic_desktop.panels.settings import SettingsPanel
 from agentic_desktop.panels.system import SystemPanel
 from agentic_desktop.panels.tasks import TasksPanel
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from agentic_desktop.bridge import BusBridge
     from server.backend import Backend
     from server.events import OllamaStatusChanged
+    from server.services.agents import Agent
     from server.services.tasks import Task
 
 # Sidebar order, as DESIGN.md fixes it: (key, label, icon).
@@ -63,14 +67,17 @@ class MainWindow(QMainWindow):
         self.keep_in_tray = False
 
         self._backend = backend
+        self.notifications = NotificationCentre(self, bridge, backend.settings.data_dir)
         built: dict[str, QWidget] = {
             "dashboard": DashboardPanel(backend, bridge, api_url),
             "agents": AgentsPanel(backend, bridge),
             "tasks": TasksPanel(backend, bridge),
+            "chat": ChatPanel(backend, bridge),
             "models": ModelsPanel(backend, bridge),
             "secrets": SecretsPanel(backend, bridge),
             "system": SystemPanel(backend, bridge),
-            "settings": SettingsPanel(backend, api_url),
+            "security": SecurityPanel(backend, bridge, self.notifications),
+            "settings": SettingsPanel(backend, api_url, self.notifications),
         }
         self.panels: dict[str, QWidget] = {}
         for key, _, _ in SECTIONS:
@@ -81,6 +88,9 @@ class MainWindow(QMainWindow):
         self.tasks_panel = built["tasks"]
         assert isinstance(self.agents_panel, AgentsPanel)
         self.agents_panel.task_started.connect(self.on_task_started)
+        self.chat_panel = built["chat"]
+        assert isinstance(self.chat_panel, ChatPanel)
+        self.chat_panel.agent_created.connect(self.on_agent_created)
 
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
@@ -173,6 +183,13 @@ class MainWindow(QMainWindow):
         self.show_section("tasks")
         assert isinstance(self.tasks_panel, TasksPanel)
         self.tasks_panel.select_task(task.id)
+
+    @Slot(object)
+    def on_agent_created(self, agent: Agent) -> None:
+        """Show an agent the chat wizard just created."""
+        self.show_section("agents")
+        assert isinstance(self.agents_panel, AgentsPanel)
+        self.agents_panel.show_agent(agent)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Hide to the tray when there is one; otherwise closing the window quits the app."""

@@ -1,37 +1,35 @@
-"""The tray icon, where the desktop has a tray: show/hide, status, quit, and notifications.
+"""The tray icon, where the desktop has a tray: show/hide, status, notifications and their history, quit.
 
-Notifications: resource alerts (a hot GPU, memory or disk running out) at once, and finished
-tasks while the window is not in front, gathered over a few seconds so a batch of tasks is one
-message.
+The window's notification centre decides what to tell (resource alerts at once; finished tasks
+while the window is not in front and new high or critical security incidents, each gathered over a
+few seconds so a burst is one message) and keeps the history; the tray shows the messages whose
+kind is not muted in Settings.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from agentic_desktop.notifications import HISTORY_LIMIT, Notification
 from agentic_desktop.resources import icon
 
 if TYPE_CHECKING:
     from agentic_desktop.bridge import BusBridge
     from agentic_desktop.main_window import MainWindow
-    from server.events import OllamaStatusChanged, ResourceAlert, TaskChanged
+    from server.events import OllamaStatusChanged
 
-TASK_GATHER_MS = 3000
+__all__ = ["Notification", "Tray"]
 
-
-@dataclass(frozen=True)
-class Notification:
-    """A message shown in the tray."""
-
-    title: str
-    text: str
-    level: str  # "info" or "warning"
+MESSAGE_ICONS = {
+    "info": QSystemTrayIcon.MessageIcon.Information,
+    "warning": QSystemTrayIcon.MessageIcon.Warning,
+    "critical": QSystemTrayIcon.MessageIcon.Critical,
+}
+BALLOON_MS = 8000
 
 
 class Tray(QObject):
@@ -50,9 +48,12 @@ class Tray(QObject):
         self.toggle_action.triggered.connect(self.toggle_window)
         self.status_action = QAction("Ollama: checking…", self.menu)
         self.status_action.setEnabled(False)
+        self.history_action = QAction("Notifications…", self.menu)
+        self.history_action.triggered.connect(self.show_history)
         quit_action = QAction("Quit Agentic Desktop", self.menu)
         quit_action.triggered.connect(self.quit_requested)
         self.menu.addAction(self.toggle_action)
+        self.menu.addAction(self.history_action)
         self.menu.addSeparator()
         self.menu.addAction(self.status_action)
         self.menu.addSeparator()
@@ -60,50 +61,35 @@ class Tray(QObject):
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._on_activated)
         bridge.ollama_status_changed.connect(self.on_ollama_status_changed)
-        bridge.resource_alert.connect(self.on_resource_alert)
-        bridge.task_changed.connect(self.on_task_changed)
         window.close_to_tray.connect(self._on_closed_to_tray)
-        self.history: list[Notification] = []
-        self._finished: Counter[str] = Counter()
-        self._gather = QTimer(self)
-        self._gather.setSingleShot(True)
-        self._gather.setInterval(TASK_GATHER_MS)
-        self._gather.timeout.connect(self._tell_finished)
+        self.centre = window.notifications
+        self.centre.balloon.connect(self.on_balloon)
+        # The messages shown as balloons, oldest first (muted kinds are in the history only).
+        self.balloons: list[Notification] = []
 
-    def notify(self, title: str, text: str, level: str = "info") -> None:
-        """Show a tray message and keep it in the history."""
-        self.history.append(Notification(title, text, level))
-        icon_kind = (
-            QSystemTrayIcon.MessageIcon.Warning
-            if level == "warning"
-            else QSystemTrayIcon.MessageIcon.Information
-        )
-        self.icon.showMessage(title, text, icon_kind, 8000)
+    @property
+    def history(self) -> list[Notification]:
+        """Every notification of this run, oldest first, muted ones included."""
+        return self.centre.history
+
+    def notify(self, title: str, text: str, level: str = "info", kind: str = "other") -> None:
+        """Post a notification: it enters the history, and shows here unless its kind is muted."""
+        self.centre.notify(title, text, level, kind)
 
     @Slot(object)
-    def on_resource_alert(self, alert: ResourceAlert) -> None:
-        """A hot GPU or a filling disk is worth a message; its recovery is only logged."""
-        if alert.active:
-            self.notify("Resource alert", alert.message, "warning")
-
-    @Slot(object)
-    def on_task_changed(self, event: TaskChanged) -> None:
-        """Gather finished tasks while the operator looks elsewhere."""
-        if not event.task.finished or self._window.isActiveWindow():
-            return
-        self._finished[event.task.status] += 1
-        if not self._gather.isActive():
-            self._gather.start()
+    def on_balloon(self, notification: Notification) -> None:
+        """Show a notification as a tray message."""
+        self.balloons.append(notification)
+        del self.balloons[:-HISTORY_LIMIT]
+        icon_kind = MESSAGE_ICONS.get(notification.level, QSystemTrayIcon.MessageIcon.Information)
+        self.icon.showMessage(notification.title, notification.text, icon_kind, BALLOON_MS)
 
     @Slot()
-    def _tell_finished(self) -> None:
-        counts, self._finished = self._finished, Counter()
-        total = sum(counts.values())
-        if not total:
-            return
-        parts = [f"{count} {status}" for status, count in sorted(counts.items())]
-        title = "Task finished" if total == 1 else f"{total} tasks finished"
-        self.notify(title, ", ".join(parts), "warning" if counts["failed"] else "info")
+    def show_history(self) -> None:
+        """Bring the window up with the notification history in front of it."""
+        if not self._window.isVisible():
+            self.toggle_window()
+        self.centre.show_history(self._window)
 
     @staticmethod
     def available() -> bool:

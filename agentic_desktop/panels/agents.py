@@ -196,6 +196,10 @@ class AgentsPanel(QWidget):
         self._open(dialog)
         await dialog.load_models()
 
+    def show_agent(self, agent: Agent) -> None:
+        """Select ``agent`` (created elsewhere, e.g. by the chat wizard) once its row is there."""
+        self._select_created(agent)
+
     @Slot(object)
     def _select_created(self, agent: Agent) -> None:
         # The row arrives with the bus event, which may come after the dialog closes.

@@ -31,23 +31,5 @@ class ComingPanel(QWidget):
         layout.addStretch(1)
 
 
-COMING = {
-    "chat": (
-        "Chat",
-        "Talk to your models, and build new agents with the creation wizard.",
-        [
-            "Sessions with streamed, Markdown-rendered replies and a Stop button",
-            "Per-reply tokens/s, response time and token counts",
-            "The AI-assisted agent creation wizard with a live draft",
-        ],
-    ),
-    "security": (
-        "Security",
-        "Limits, rate limits and security incidents.",
-        [
-            "Incidents colour-coded by severity, with resolve notes",
-            "The security level and its limits",
-            "Tray notifications for high and critical incidents",
-        ],
-    ),
-}
+# Every section is built now; a future section starts here as (title, purpose, features).
+COMING: dict[str, tuple[str, str, list[str]]] = {}

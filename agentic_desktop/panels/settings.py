@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFileDialog,
     QFormLayout,
     QFrame,
@@ -16,16 +17,21 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from agentic_desktop import background
+from agentic_desktop.notifications import KINDS
 from agentic_desktop.widgets.header import PanelHeader
 from server.config_file import ConfigFileError, set_config_value
 from server.db.engine import display_url
 
 if TYPE_CHECKING:
+    from PySide6.QtGui import QShowEvent
+
+    from agentic_desktop.notifications import NotificationCentre
     from server.backend import Backend
     from server.config import Settings
 
@@ -187,21 +193,87 @@ def _read_only(text: str) -> QLineEdit:
     return edit
 
 
-class SettingsPanel(QWidget):
-    """Read-only view of the effective configuration."""
+class NotificationChoices(QFrame):
+    """A card of checkboxes: which kinds of notification show a tray message."""
 
-    def __init__(self, backend: Backend, api_url: str) -> None:
+    def __init__(self, centre: NotificationCentre) -> None:
         super().__init__()
-        settings = backend.settings
+        self.setObjectName("card")
+        self._centre = centre
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(28, 24, 28, 24)
-        layout.addWidget(
+        layout.setContentsMargins(18, 14, 18, 14)
+        layout.setSpacing(6)
+        title = QLabel("NOTIFICATIONS")
+        title.setObjectName("cardTitle")
+        layout.addWidget(title)
+        layout.addWidget(QLabel("Show a tray message for:"))
+        self.boxes: dict[str, QCheckBox] = {}
+        row = QHBoxLayout()
+        row.setSpacing(18)
+        for kind, label in KINDS.items():
+            box = QCheckBox(label)
+            box.toggled.connect(lambda shown, kind=kind: self._centre.set_muted(kind, not shown))
+            self.boxes[kind] = box
+            row.addWidget(box)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.history_button = QPushButton("Notification history…")
+        self.history_button.clicked.connect(lambda: centre.show_history(self.window()))
+        hint = QLabel(
+            "A muted kind still goes into the notification history (here, in Security → "
+            "Notifications… and in the tray menu); it just shows no tray message. Saved in "
+            f"{centre.path}."
+        )
+        hint.setObjectName("cardDetail")
+        hint.setWordWrap(True)
+        bottom = QHBoxLayout()
+        bottom.addWidget(hint, 1)
+        bottom.addWidget(self.history_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(bottom)
+        centre.muted_changed.connect(self.show_choices)
+        self.show_choices()
+
+    @Slot()
+    def show_choices(self) -> None:
+        """Tick the kinds that are not muted."""
+        for kind, box in self.boxes.items():
+            box.blockSignals(True)
+            box.setChecked(not self._centre.is_muted(kind))
+            box.blockSignals(False)
+
+
+class SettingsPanel(QWidget):
+    """Read-only view of the effective configuration, and the notification choices."""
+
+    def __init__(
+        self, backend: Backend, api_url: str, notifications: NotificationCentre | None = None
+    ) -> None:
+        super().__init__()
+        self._backend = backend
+        settings = backend.settings
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(28, 24, 28, 0)
+        outer.addWidget(
             PanelHeader(
                 "Settings",
                 "Change these with command-line flags, environment variables or config.toml in "
                 "the data dir, then restart.",
             )
         )
+        # The cards scroll: on a short window the form keeps its rows' heights instead of squashing them.
+        body = QWidget()
+        body.setObjectName("settingsBody")
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(0, 0, 0, 24)
+        layout.setSpacing(12)
+        scroll = QScrollArea()
+        scroll.setObjectName("settingsScroll")
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        scroll.setStyleSheet("QScrollArea, QWidget#settingsBody { background: transparent; }")
+        outer.addWidget(scroll, 1)
         card = QFrame()
         card.setObjectName("card")
         form = QFormLayout(card)
@@ -248,6 +320,22 @@ class SettingsPanel(QWidget):
         form.addRow("CORS origins", _read_only(origins))
         self.web_client = WebClientField(settings, api_url)
         form.addRow("Web client", self.web_client)
-        form.addRow("Security level", _read_only(settings.security_level))
+        self.security_level = _read_only(backend.security.policy.level)
+        form.addRow(
+            "Security level",
+            _with_hint(
+                self.security_level,
+                "Switch it in Security; the switch is saved to config.toml. SECURITY_LEVEL overrides it.",
+            ),
+        )
         layout.addWidget(card)
+        self.notification_choices: NotificationChoices | None = None
+        if notifications is not None:
+            self.notification_choices = NotificationChoices(notifications)
+            layout.addWidget(self.notification_choices)
         layout.addStretch(1)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Show the level in force: the Security panel or the API may have switched it."""
+        super().showEvent(event)
+        self.security_level.setText(self._backend.security.policy.level)
