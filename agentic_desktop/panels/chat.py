@@ -220,7 +220,7 @@ class ChatPanel(QWidget):
         figures = QHBoxLayout()
         self.metrics = ElidedLabel()
         self.metrics.setObjectName("cardDetail")
-        self.speed_chart = Sparkline(HISTORY, colour="#1f9d55")
+        self.speed_chart = Sparkline(HISTORY, colour="#1f9d55", stretch=True)
         self.speed_chart.setFixedWidth(120)
         self.speed_chart.setToolTip("Tokens per second of this session's last replies")
         history = QLabel("tokens/s history")

@@ -21,6 +21,10 @@ HEIGHT = 36
 class Sparkline(QWidget):
     """The last ``capacity`` values as a polyline over a faint fill; ``None`` leaves a gap.
 
+    With ``stretch`` the values kept span the whole width (for a history of events, such as
+    replies); without it each value has a fixed slot and a new one enters at the right (for a
+    time series sampled at a steady rate).
+
     With ``value_range`` (e.g. ``(0, 100)`` for percentages) the scale is fixed; without it the
     line spans from zero (or the smallest value, if negative) to the largest value kept.
     """
@@ -31,9 +35,11 @@ class Sparkline(QWidget):
         *,
         value_range: tuple[float, float] | None = None,
         colour: str = ACCENT,
+        stretch: bool = False,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        self._stretch = stretch  # spread the values kept over the whole width (else: one slot each)
         self._values: deque[float | None] = deque(maxlen=max(2, capacity))
         self._range = value_range
         self._colour = QColor(colour)
@@ -92,9 +98,13 @@ class Sparkline(QWidget):
         width = self.width() - 2 * pad
         height = self.height() - 2 * pad
         bottom = pad + height
-        step = width / (self.capacity - 1)
-        # Right-aligned: the newest value sits at the right edge while the buffer fills up.
-        first_x = pad + (self.capacity - len(self._values)) * step
+        if self._stretch:
+            step = width / (len(self._values) - 1)
+            first_x = pad
+        else:
+            step = width / (self.capacity - 1)
+            # Right-aligned: the newest value sits at the right edge while the buffer fills up.
+            first_x = pad + (self.capacity - len(self._values)) * step
 
         runs: list[list[QPointF]] = [[]]
         for i, value in enumerate(self._values):

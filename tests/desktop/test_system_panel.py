@@ -427,3 +427,29 @@ def test_dashboard_sparklines_move_with_each_sample(
     publish(desktop, variant(base, 2, gpus=[fake_gpu(utilization=66.0, temperature=70.0)]))
     wait_until(qloop, lambda: labels["gpu"].text() == "GPU  66 % · 70 °C")
     assert sparklines["gpu"].values()[-1] == 66.0
+
+
+def test_a_stretched_sparkline_spreads_a_short_history_over_its_width(qtbot: QtBot) -> None:
+    def drawn_columns(line: Sparkline) -> int:
+        image = line.grab().toImage()
+        accent = QColor(ACCENT)
+        return sum(
+            any(
+                abs(image.pixelColor(x, y).red() - accent.red())
+                + abs(image.pixelColor(x, y).blue() - accent.blue())
+                < 40
+                for y in range(image.height())
+            )
+            for x in range(image.width())
+        )
+
+    slotted, stretched = (
+        Sparkline(50, value_range=(0, 100)),
+        Sparkline(50, value_range=(0, 100), stretch=True),
+    )
+    for line in (slotted, stretched):
+        qtbot.addWidget(line)
+        line.resize(200, 36)
+        line.set_values([20.0, 60.0, 40.0])
+    assert drawn_columns(slotted) < 20  # three slots at the right edge
+    assert drawn_columns(stretched) > 150  # the same three values across the width
