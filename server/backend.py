@@ -136,7 +136,10 @@ class Backend:
                     data_dir / API_KEY_FILE,
                 )
         self._api_key = api_key
-        jwt_secret, _ = await asyncio.to_thread(read_or_create, data_dir / JWT_SECRET_FILE, 48)
+        if settings.jwt_secret is not None:
+            jwt_secret = settings.jwt_secret.get_secret_value()
+        else:
+            jwt_secret, _ = await asyncio.to_thread(read_or_create, data_dir / JWT_SECRET_FILE, 48)
         self._auth = AuthService(
             self._sessions,
             api_key=api_key,

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         description="Seconds between Ollama reachability probes.",
         validation_alias=_aliases("ollama_probe_interval"),
     )
+    jwt_secret: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="Signs login tokens; every box sharing one database needs the same (default: "
+        "generated into the data dir's jwt-secret file).",
+        validation_alias=_aliases("jwt_secret"),
+    )
     admin_user: str = Field("admin", min_length=1, validation_alias=_aliases("admin_user"))
     admin_password: SecretStr | None = Field(None, validation_alias=_aliases("admin_password"))
     database_url: str | None = Field(None, validation_alias=_aliases("database_url"))

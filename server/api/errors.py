@@ -20,6 +20,7 @@ from server.services.errors import (
     RateLimited,
     Unauthorized,
 )
+from server.services.openai_compat import ModelNotFound
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -69,8 +70,64 @@ def status_for(exc: AgenticError) -> int:
     return next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
 
 
+OPENAI_PREFIX = "/v1/"
+OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "service_unavailable",
+}
+OPENAI_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded", 503: "service_unavailable"}
+
+
+def is_openai(request: web.Request) -> bool:
+    """Whether the request is for the OpenAI-compatible API (its errors are in OpenAI's shape)."""
+    return request.path.startswith(OPENAI_PREFIX)
+
+
+def openai_error_body(
+    status: int, message: str, *, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """``{"error": {"message", "type", "param", "code"}}`` as OpenAI's clients read it."""
+    return {
+        "error": {
+            "message": message,
+            "type": OPENAI_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error"),
+            "param": param,
+            "code": code or OPENAI_CODES.get(status),
+        }
+    }
+
+
+def _openai_response(request: web.Request, exc: Exception, ours: web.Response) -> web.Response:
+    """``ours`` (an error in this API's shape) reshaped as OpenAI's, same status and headers."""
+    detail = orjson.loads(ours.body) if isinstance(ours.body, bytes) else {}
+    message, param, code = detail.get("detail"), None, None
+    if isinstance(message, list) and message:  # a 422: pydantic's issues; the first one speaks
+        first = message[0]
+        where = [str(part) for part in first.get("loc", [])[1:]]
+        param = ".".join(where) or None
+        message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
+    if isinstance(exc, ModelNotFound):
+        code, param = "model_not_found", "model"
+    headers = {name: ours.headers[name] for name in _KEPT_HEADERS if name in ours.headers}
+    body = orjson.dumps(openai_error_body(ours.status, str(message), code=code, param=param), default=str)
+    return web.Response(body=body, status=ours.status, content_type="application/json", headers=headers)
+
+
 def error_response(request: web.Request, exc: Exception) -> web.Response:
-    """The JSON answer for anything a handler raised; never a 500 for bad input."""
+    """The JSON answer for anything a handler raised; never a 500 for bad input. Under ``/v1``
+    the same answer in OpenAI's error shape."""
+    ours = _error_response(request, exc)
+    return _openai_response(request, exc, ours) if is_openai(request) else ours
+
+
+def _error_response(request: web.Request, exc: Exception) -> web.Response:
     if isinstance(exc, RequestValidationError):
         return problem(422, exc.detail())
     if isinstance(exc, FieldError):
@@ -97,9 +154,10 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
 def body_too_large(request: web.Request) -> web.Response | None:
     """A 413 when the declared body is over the limit, before anything reads it."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        return problem(
+        ours = problem(
             413,
             f"Request body of {request.content_length} bytes is over the limit of "
             f"{MAX_BODY_BYTES} bytes (1 MB)",
         )
+        return _openai_response(request, InvalidInput(""), ours) if is_openai(request) else ours
     return None

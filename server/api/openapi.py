@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from server.api.schemas.common import ErrorResponse, ValidationErrorResponse
+from server.api.schemas.openai_compat import OpenAIErrorResponse
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -96,7 +97,11 @@ def build_openapi(
 ) -> dict[str, Any]:
     """The whole OpenAPI 3.1 document for ``specs``."""
     specs = list(specs)
-    uses = {(ErrorResponse, "serialization"), (ValidationErrorResponse, "serialization")}
+    uses = {
+        (ErrorResponse, "serialization"),
+        (ValidationErrorResponse, "serialization"),
+        (OpenAIErrorResponse, "serialization"),
+    }
     for spec in specs:
         uses.update(_model_uses(spec))
     refs, top = models_json_schema(
@@ -142,10 +147,14 @@ def build_openapi(
             operation["security"] = [{"BearerAuth": []}, {"OAuth2Password": []}]
         if spec.body is not None:
             error_codes.add(413)
+        # The OpenAI-compatible routes answer errors in OpenAI's shape, 422s included.
+        openai = spec.path.startswith("/v1/")
         for code in sorted(error_codes):
-            responses[str(code)] = _json_error(ErrorResponse, ERROR_TEXT.get(code, "Error"), refs)
+            model = OpenAIErrorResponse if openai else ErrorResponse
+            responses[str(code)] = _json_error(model, ERROR_TEXT.get(code, "Error"), refs)
         if spec.body is not None or spec.query is not None:
-            responses["422"] = _json_error(ValidationErrorResponse, ERROR_TEXT[422], refs)
+            model = OpenAIErrorResponse if openai else ValidationErrorResponse
+            responses["422"] = _json_error(model, ERROR_TEXT[422], refs)
         operation["responses"] = responses
         paths.setdefault(spec.openapi_path, {})[spec.method.lower()] = operation
 

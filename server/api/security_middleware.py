@@ -1,4 +1,5 @@
-"""Rate limits and input validation for API requests, inside the core middleware (whose error
+"""Rate limits and input validation for API requests (``/api/...`` and the OpenAI-compatible
+``/v1/...``), inside the core middleware (whose error
 handling turns what this raises into JSON answers with CORS headers).
 
 Health, readiness, metrics, the docs and WebSockets are not counted: monitors poll them, and the
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 FREE_PATHS = frozenset(
     {"/api/v1/health", "/api/v1/ready", "/api/v1/metrics", "/api/v1/security/health", "/api/v1/ollama/health"}
 )
+# The REST API and the OpenAI-compatible API share the callers' budgets and the input checks.
+COUNTED_PREFIXES = ("/api/", "/v1/")
 AGENT_CREATION = frozenset({"/api/v1/agents/create"})
 MINUTE, HOUR = 60.0, 3600.0
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -46,7 +49,7 @@ def caller_of(request: web.Request) -> str:
 @web.middleware
 async def security_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
-    if not path.startswith("/api/") or path in FREE_PATHS or request.method == "OPTIONS":
+    if not path.startswith(COUNTED_PREFIXES) or path in FREE_PATHS or request.method == "OPTIONS":
         return await handler(request)
     security: SecurityService = request.app[BACKEND].security
     limits = security.policy.rate_limits

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 if TYPE_CHECKING:
@@ -26,14 +29,24 @@ def make_engine(url: str) -> AsyncEngine:
     For SQLite the pool does not roll back again when a connection comes back: sessions and
     connections already end their transactions, and with aiosqlite every statement (that extra
     ROLLBACK included) is a round trip to the driver's thread.
+
+    A database server (PostgreSQL, shared by several boxes) gets a bounded pool whose connections
+    are checked before use and replaced after half an hour, so a server restart or a connection a
+    firewall dropped in between costs a reconnect, not a failed request.
     """
-    sqlite = url.startswith("sqlite")
-    engine = create_async_engine(
-        url, pool_pre_ping=not sqlite, pool_reset_on_return=None if sqlite else "rollback"
-    )
-    if engine.dialect.name == "sqlite":
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_async_engine(url, pool_reset_on_return=None)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    return engine
+        return engine
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_reset_on_return="rollback",
+        pool_size=5,
+        max_overflow=10,
+        pool_timeout=30,
+        pool_recycle=1800,
+    )
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -45,8 +58,6 @@ def sqlite_path(url: str) -> Path | None:
     """The file behind a SQLite URL, or ``None`` for other databases and in-memory SQLite."""
     from pathlib import Path
 
-    from sqlalchemy.engine import make_url
-
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return None
@@ -54,7 +65,14 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def display_url(url: str) -> str:
-    """``url`` with any password masked, for logs and the window."""
-    from sqlalchemy.engine import make_url
+    """``url`` with any password masked, for logs, errors and the window (even one that does not parse)."""
+    if url.count("@") <= 1:
+        try:
+            return make_url(url).render_as_string(hide_password=True)
+        except (ArgumentError, ValueError):
+            pass
+    # Unparseable, or a password with an unescaped "@" that would split it: mask to the last "@".
+    return _CREDENTIALS.sub(r"\1***@", url)
 
-    return make_url(url).render_as_string(hide_password=True)
+
+_CREDENTIALS = re.compile(r"(://[^:/@]*:).*@")

@@ -135,6 +135,15 @@ class Generation:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Embeddings:
+    """Vectors for some texts, and how many tokens Ollama read to make them."""
+
+    vectors: list[list[float]]
+    model: str
+    prompt_tokens: int
+
+
 def _parse_time(value: Any) -> datetime | None:
     if value is None:
         return None
@@ -355,9 +364,17 @@ class OllamaGateway:
 
     async def embed(self, model: str, inputs: Sequence[str]) -> list[list[float]]:
         """One embedding per input text."""
+        return (await self.embeddings(model, inputs)).vectors
+
+    async def embeddings(self, model: str, inputs: Sequence[str]) -> Embeddings:
+        """One embedding per input text, with the tokens Ollama read."""
         with self._translated(model):
             result = await self._client.embed(model, list(inputs))
-        return [list(vector) for vector in result.embeddings]
+        return Embeddings(
+            vectors=[list(vector) for vector in result.embeddings],
+            model=result.model or model,
+            prompt_tokens=result.prompt_eval_count or 0,
+        )
 
 
 async def collect(chunks: AsyncIterator[Chunk]) -> Generation:

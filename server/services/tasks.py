@@ -304,11 +304,17 @@ class TaskService:
         self._agent_of.pop(task_id, None)
 
     async def _execute(self, task_id: str) -> None:
+        # Claimed in one statement: with a database shared by several boxes (PostgreSQL), a task
+        # two of them have queued (each re-queues the pending ones when it starts) runs once.
         async with self._sessions.begin() as session:
-            row = await session.get(TaskRow, task_id)
-            if row is None or row.status != "pending":
+            row = await session.scalar(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.status == "pending")
+                .values(status="running", started_at=utcnow())
+                .returning(TaskRow)
+            )
+            if row is None:
                 return
-            row.status, row.started_at = "running", utcnow()
             agent_id, task_input = row.agent_id, row.input
         self._agent_of[task_id] = agent_id
         started = time.monotonic()

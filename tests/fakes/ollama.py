@@ -9,6 +9,8 @@ object, with Ollama's timing fields), ``/api/embed``. Switches on ``FakeOllama``
 - ``fail_status``: answer every API request with this status and an ``{"error": ...}`` body;
 - ``cut_stream_after``: drop the connection after this many streamed tokens;
 - ``reply_words``: unscripted replies are this many words long (for long streams);
+- the request's ``options.stop`` ends a reply before the first stop sequence, and
+  ``options.num_predict`` cuts it at that many tokens (``done_reason`` ``length``), as Ollama does;
 - ``streams_open`` / ``streams_aborted``: streams being written now, and streams whose client
   closed the connection before the end (how a client stops a generation in real Ollama);
 - ``stop()`` / ``start(port=...)``: be down, then come back on the same port.
@@ -366,8 +368,18 @@ class FakeOllama:
             prompt = f"{body.get('system') or ''} {body.get('prompt') or ''}"
         self.loaded[model.name] = "2099-01-01T00:00:00Z"
         reply = self._reply(body, prompt, model)
+        options = body.get("options") or {}
+        stops = options.get("stop") or []
+        cuts = [reply.index(stop) for stop in ([stops] if isinstance(stops, str) else stops) if stop in reply]
+        if cuts:  # like Ollama: the reply ends before the first stop sequence, which is not sent
+            reply = reply[: min(cuts)].rstrip(" ")
         pieces = [f"{word} " for word in reply.split(" ")[:-1]] + [reply.split(" ")[-1]]
         pieces = [piece for piece in pieces if piece]
+        done_reason = "stop"
+        limit = options.get("num_predict")
+        if isinstance(limit, int) and 0 <= limit < len(pieces):  # like Ollama: cut at num_predict
+            pieces, done_reason = pieces[:limit], "length"
+            reply = "".join(pieces)
         timings = self._timings(len(words(prompt)), len(pieces))
 
         def chunk(text: str, done: bool) -> dict[str, Any]:
@@ -378,7 +390,7 @@ class FakeOllama:
                 line["response"] = text
             line["done"] = done
             if done:
-                line["done_reason"] = "stop"
+                line["done_reason"] = done_reason
                 if not chat:
                     line["context"] = list(range(1, len(pieces) + 1))
                 line.update(timings)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import update
 
+from server.api.app import create_app
 from server.backend import JWT_SECRET_FILE, Backend
 from server.db.models import UserRow
+from server.services.vault_keys import KEY_FILE
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, bearer, login
 
 if TYPE_CHECKING:
@@ -183,6 +186,35 @@ async def test_token_signed_with_another_key_is_401(client: TestClient, settings
     claims = jwt.decode(await login(client), secret, algorithms=["HS256"])
     forged = jwt.encode(claims, "another-secret-of-enough-length-000", algorithm="HS256")
     assert (await client.get("/api/v1/metrics", headers=bearer(forged))).status == 401
+
+
+async def test_configured_jwt_secret_signs_tokens_and_no_file_is_written(
+    settings: Settings, aiohttp_client: Any
+) -> None:
+    """Boxes sharing one database share AGENTIC_JWT_SECRET: a token from one is good on another."""
+    shared = SecretStr("a-jwt-secret-every-box-shares-0123456789")
+    one_database = {"jwt_secret": shared, "database_url": settings.resolved_database_url}
+    boxes = [
+        Backend(settings.model_copy(update={**one_database, "data_dir": settings.data_dir / name}))
+        for name in ("box-one", "box-two")
+    ]
+    started: list[Backend] = []
+    try:
+        await boxes[0].start()
+        started.append(boxes[0])
+        # The second box needs the same vault master key too (README: Shared storage).
+        boxes[1].settings.data_dir.mkdir(parents=True)
+        shutil.copy2(boxes[0].settings.data_dir / KEY_FILE, boxes[1].settings.data_dir / KEY_FILE)
+        await boxes[1].start()
+        started.append(boxes[1])
+        one, two = [await aiohttp_client(create_app(box)) for box in boxes]
+        token = await login(one)
+        assert jwt.decode(token, shared.get_secret_value(), algorithms=["HS256"])["sub"]
+        assert (await two.get("/api/v1/metrics", headers=bearer(token))).status == 200
+        assert not (settings.data_dir / "box-one" / JWT_SECRET_FILE).exists()
+    finally:
+        for box in started:
+            await box.stop()
 
 
 async def test_disabled_account_loses_its_tokens_and_cannot_log_in(

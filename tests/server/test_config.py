@@ -111,6 +111,17 @@ def test_invalid_port_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings()
 
 
+def test_jwt_secret_from_environment_must_be_long_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().jwt_secret is None  # default: generated into the data dir's jwt-secret file
+    monkeypatch.setenv("AGENTIC_JWT_SECRET", "s" * 40)
+    secret = Settings().jwt_secret
+    assert secret is not None
+    assert secret.get_secret_value() == "s" * 40
+    monkeypatch.setenv("AGENTIC_JWT_SECRET", "too-short")
+    with pytest.raises(ValidationError, match="at least 32"):
+        Settings()
+
+
 def test_sqlite_in_data_dir_is_the_default_database(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     assert settings.resolved_database_url == f"sqlite+aiosqlite:///{tmp_path.resolve() / 'agentic.db'}"

@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from server.backend import Backend, BackendError
 from server.db import migrate
 from server.db.base import Base
+from server.db.engine import display_url
 from server.db.models import UserRow
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ async def test_stopped_backend_has_released_the_database(settings: Settings) -> 
     [
         "sqlite+aiosqlite:////nonexistent-dir/sub/agentic.db",
         "postgresql+asyncpg://agentic:hunter2@127.0.0.1:1/agentic",
+        "postgresql+asyncpg://agentic:hunter2@x@127.0.0.1:1/agentic",  # an unescaped "@" in it
+        "postgresql+asyncpg://agentic:hunter2@127.0.0.1:port/agentic",  # does not parse
     ],
 )
 async def test_unusable_database_is_a_clear_start_error_without_the_password(
@@ -76,3 +79,26 @@ async def test_unusable_database_is_a_clear_start_error_without_the_password(
         await backend.start()
     assert "hunter2" not in str(error.value)
     assert backend.started_at is None
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql+asyncpg://agentic:s3cr%40t@db.lan:5432/agentic",
+            "postgresql+asyncpg://agentic:***@db.lan:5432/agentic",
+        ),
+        (
+            "postgresql+asyncpg://agentic:s3cr@t@db.lan/agentic",
+            "postgresql+asyncpg://agentic:***@db.lan/agentic",
+        ),
+        (
+            "postgresql+asyncpg://agentic:s3cret@db.lan:port/agentic",
+            "postgresql+asyncpg://agentic:***@db.lan:port/agentic",
+        ),
+        ("postgresql+asyncpg://db.lan/agentic", "postgresql+asyncpg://db.lan/agentic"),
+        ("sqlite+aiosqlite:////data/agentic.db", "sqlite+aiosqlite:////data/agentic.db"),
+    ],
+)
+def test_display_url_masks_the_password(url: str, shown: str) -> None:
+    assert display_url(url) == shown

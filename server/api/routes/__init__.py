@@ -8,6 +8,7 @@ from server.api.routes import (
     health,
     logs,
     ollama,
+    openai_compat,
     secrets,
     security,
     system,
@@ -26,4 +27,5 @@ REGISTRIES = (
     system.routes,
     security.routes,
     dashboard.routes,
+    openai_compat.routes,
 )
