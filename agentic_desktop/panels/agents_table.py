@@ -4,41 +4,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor
+
+from agentic_desktop.widgets.list_table import Index, ListTableModel
 
 if TYPE_CHECKING:
     from server.services.agents import Agent
 
 COLUMNS = ("Name", "Model / type", "Status", "Temperature", "Created")
 AGENT_ROLE = Qt.ItemDataRole.UserRole + 1
-Index = QModelIndex | QPersistentModelIndex
 
 
-class AgentsTableModel(QAbstractTableModel):
+class AgentsTableModel(ListTableModel["Agent"]):
     """Agents, one per row, kept in step with ``AgentChanged`` events."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._agents: list[Agent] = []
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._agents)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    COLUMNS = COLUMNS
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        agent = self._agents[index.row()]
+        agent = self._rows[index.row()]
         column = index.column()
         if role == AGENT_ROLE:
             return agent
@@ -60,37 +46,31 @@ class AgentsTableModel(QAbstractTableModel):
         return None
 
     def agent_at(self, row: int) -> Agent:
-        return self._agents[row]
+        return self._rows[row]
 
     def row_of(self, agent_id: str) -> int | None:
-        return next((row for row, agent in enumerate(self._agents) if agent.id == agent_id), None)
+        return next((row for row, agent in enumerate(self._rows) if agent.id == agent_id), None)
 
     def agents(self) -> list[Agent]:
-        return list(self._agents)
-
-    def reset(self, agents: list[Agent]) -> None:
-        """Show exactly ``agents``."""
-        self.beginResetModel()
-        self._agents = list(agents)
-        self.endResetModel()
+        return list(self._rows)
 
     def upsert(self, agent: Agent) -> None:
         """Add a new agent at the top, or update the row of a known one."""
-        for row, known in enumerate(self._agents):
+        for row, known in enumerate(self._rows):
             if known.id == agent.id:
-                self._agents[row] = agent
+                self._rows[row] = agent
                 self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
                 return
         self.beginInsertRows(QModelIndex(), 0, 0)
-        self._agents.insert(0, agent)
+        self._rows.insert(0, agent)
         self.endInsertRows()
 
     def remove(self, agent_id: str) -> None:
         """Drop the row of a deleted agent."""
-        for row, known in enumerate(self._agents):
+        for row, known in enumerate(self._rows):
             if known.id == agent_id:
                 self.beginRemoveRows(QModelIndex(), row, row)
-                del self._agents[row]
+                del self._rows[row]
                 self.endRemoveRows()
                 return
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
+
+from agentic_desktop.widgets.list_table import Index, ListTableModel
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -13,7 +15,6 @@ if TYPE_CHECKING:
     from server.services.secrets import AuditEntry, Secret
 
 SECRET_ROLE = Qt.ItemDataRole.UserRole + 1
-Index = QModelIndex | QPersistentModelIndex
 
 # What each audit action means to the operator, and the colour that makes it stand out.
 ACTIONS = {
@@ -31,36 +32,7 @@ def when(moment: datetime, *, seconds: bool = False) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
-class _Table(QAbstractTableModel):
-    """Shared plumbing: fixed columns, rows from a list."""
-
-    COLUMNS: tuple[str, ...] = ()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._rows: list[Any] = []
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
-
-    def reset(self, rows: list[Any]) -> None:
-        """Show exactly ``rows``."""
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-
-class SecretsTableModel(_Table):
+class SecretsTableModel(ListTableModel[Any]):
     """An agent's active secrets by key. The model never holds a value: ``Secret`` has none."""
 
     COLUMNS = ("Key", "Description", "Created", "Updated")
@@ -93,7 +65,7 @@ class SecretsTableModel(_Table):
         return next((row for row, secret in enumerate(self._rows) if secret.id == secret_id), None)
 
 
-class AuditTableModel(_Table):
+class AuditTableModel(ListTableModel[Any]):
     """The audit trail of one agent's secrets, newest first."""
 
     COLUMNS = ("Time", "Action", "Key", "Who", "Via")

@@ -6,8 +6,10 @@ from datetime import date, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
+
+from agentic_desktop.widgets.list_table import Index, ListTableModel
 
 if TYPE_CHECKING:
     from server.services.security import Incident
@@ -16,7 +18,6 @@ COLUMNS = ("Time", "Severity", "Type", "Description", "Agent", "Status")
 SEVERITY_COLUMN = 1
 STATUS_COLUMN = 5
 INCIDENT_ROLE = Qt.ItemDataRole.UserRole + 1
-Index = QModelIndex | QPersistentModelIndex
 
 SEVERITIES = ("critical", "high", "medium", "low")
 SEVERITY_COLOURS = {"critical": "#d64545", "high": "#d64545", "medium": "#b7791f", "low": "#6b7a99"}
@@ -72,26 +73,14 @@ def dot(colour: str) -> QIcon:
     return icon
 
 
-class IncidentsTableModel(QAbstractTableModel):
+class IncidentsTableModel(ListTableModel["Incident"]):
     """Incidents newest first; rows are added at the top or updated in place as events arrive."""
+
+    COLUMNS = COLUMNS
 
     def __init__(self) -> None:
         super().__init__()
-        self._rows: list[Incident] = []
         self._agent_names: dict[str, str] = {}
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
 
     def agent_label(self, incident: Incident) -> str:
         """The agent's name when known, else its id, else a dash."""
@@ -155,12 +144,6 @@ class IncidentsTableModel(QAbstractTableModel):
         return "\n".join(lines)
 
     # -- changing the rows --
-
-    def reset(self, incidents: list[Incident]) -> None:
-        """Show exactly ``incidents``."""
-        self.beginResetModel()
-        self._rows = list(incidents)
-        self.endResetModel()
 
     def extend(self, incidents: list[Incident]) -> int:
         """Append an older page, skipping rows already shown; returns how many were added."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRect, Qt
+from PySide6.QtCore import QModelIndex, QRect, Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QApplication,
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from agentic_desktop.format import duration
+from agentic_desktop.widgets.list_table import Index, ListTableModel
 from server.bus import utcnow
 
 if TYPE_CHECKING:
@@ -30,34 +31,21 @@ STATUS_COLOURS = {
     "failed": "#d64545",
     "cancelled": "#b7791f",
 }
-Index = QModelIndex | QPersistentModelIndex
 
 
-class TasksTableModel(QAbstractTableModel):
+class TasksTableModel(ListTableModel["Task"]):
     """Tasks, newest first, with live status and progress."""
+
+    COLUMNS = COLUMNS
 
     def __init__(self) -> None:
         super().__init__()
-        self._tasks: list[Task] = []
         self._agent_names: dict[str, str] = {}
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._tasks)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        task = self._tasks[index.row()]
+        task = self._rows[index.row()]
         column = index.column()
         if role == TASK_ROLE:
             return task
@@ -87,50 +75,45 @@ class TasksTableModel(QAbstractTableModel):
         return duration((end - task.started_at).total_seconds())
 
     def task_at(self, row: int) -> Task:
-        return self._tasks[row]
+        return self._rows[row]
 
     def row_of(self, task_id: str) -> int | None:
-        return next((row for row, task in enumerate(self._tasks) if task.id == task_id), None)
+        return next((row for row, task in enumerate(self._rows) if task.id == task_id), None)
 
     def set_agent_names(self, names: dict[str, str]) -> None:
         """Names from a reload. Merged, not replaced: an agent created while the reload was under
         way is announced (``set_agent_name``) before the reload's older list arrives."""
         self._agent_names.update(names)
-        if self._tasks:
-            self.dataChanged.emit(self.index(0, 1), self.index(len(self._tasks) - 1, 1))
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 1), self.index(len(self._rows) - 1, 1))
 
     def set_agent_name(self, agent_id: str, name: str) -> None:
         """An agent was created or renamed."""
         self._agent_names[agent_id] = name
-        if self._tasks:
-            self.dataChanged.emit(self.index(0, 1), self.index(len(self._tasks) - 1, 1))
-
-    def reset(self, tasks: list[Task]) -> None:
-        self.beginResetModel()
-        self._tasks = list(tasks)
-        self.endResetModel()
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 1), self.index(len(self._rows) - 1, 1))
 
     def upsert(self, task: Task) -> None:
         """A new task goes on top; a known one is updated in place."""
         row = self.row_of(task.id)
         if row is None:
             self.beginInsertRows(QModelIndex(), 0, 0)
-            self._tasks.insert(0, task)
+            self._rows.insert(0, task)
             self.endInsertRows()
             return
-        self._tasks[row] = task
+        self._rows[row] = task
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
     def set_progress(self, task_id: str, progress: int) -> None:
         row = self.row_of(task_id)
         if row is None:
             return
-        self._tasks[row] = self._tasks[row].model_copy(update={"progress": progress})
+        self._rows[row] = self._rows[row].model_copy(update={"progress": progress})
         self.dataChanged.emit(self.index(row, PROGRESS_COLUMN), self.index(row, len(COLUMNS) - 1))
 
     def tick(self) -> None:
         """Redraw the duration of running tasks."""
-        for row, task in enumerate(self._tasks):
+        for row, task in enumerate(self._rows):
             if task.status == "running":
                 self.dataChanged.emit(self.index(row, len(COLUMNS) - 1), self.index(row, len(COLUMNS) - 1))
 
