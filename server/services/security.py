@@ -237,24 +237,22 @@ class SecurityService:
             timestamp=now,
             resolved=False,
         )
+        agent = None
         async with self._sessions.begin() as session:
-            if agent_id is not None and agent_type is None:
+            if agent_id is not None:
                 agent = await session.get(AgentRow, agent_id)
-                row.agent_type = agent.agent_type if agent is not None else None
+                if agent_type is None and agent is not None:
+                    row.agent_type = agent.agent_type
             session.add(row)
         incident = _incident(row)
         self._logs.record(
             LOG_LEVEL[incident.severity],  # type: ignore[arg-type]
             f"{violation} ({incident.severity}): {description}",
             source="security",
-            agent_id=agent_id if agent_id and await self._agent_exists(agent_id) else None,
+            agent_id=agent_id if agent is not None else None,  # a log entry must name a real agent
         )
         self._bus.publish(IncidentChanged(incident=incident))
         return incident
-
-    async def _agent_exists(self, agent_id: str) -> bool:
-        async with self._sessions() as session:
-            return await session.get(AgentRow, agent_id) is not None
 
     async def incidents(
         self,
