@@ -143,3 +143,20 @@ class SecurityLevelChanged(Event):
     """The security level was switched."""
 
     level: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelCallFinished(Event):
+    """One model call through the router ended, well or not (what model performance is made of)."""
+
+    model: str
+    host_id: str
+    kind: str  # "chat", "generate" or "embed"
+    purpose: str  # what the call was for: "chat", "task", "wizard", "openai", "content", "embedding", ...
+    ok: bool
+    error: str | None = None
+    first_token_s: float | None = None  # streamed calls: seconds until the first token
+    duration_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_per_second: float = 0.0

@@ -1,0 +1,21 @@
+"""Requests made through the resilient HTTP client (issue 13).
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-26
+"""
+
+from __future__ import annotations
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
