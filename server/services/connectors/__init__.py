@@ -1,0 +1,1 @@
+"""Content connectors: one module per kind of source, all behind ``base.Connector``."""
