@@ -51,10 +51,10 @@ class NvmlGpus:
                 self._started = True
         return self._started
 
-    def _call(self, name: str, *args: Any) -> Any:
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """One NVML call; a field this card does not support becomes ``None``."""
         try:
-            return getattr(self._nvml, name)(*args)
+            return getattr(self._nvml, name)(*args, **kwargs)
         except Exception:  # noqa: BLE001  (NVMLError_NotSupported and kin: the field is unknown)
             return None
 
@@ -73,7 +73,7 @@ class NvmlGpus:
             name = name.decode()
         uuid = self._call("nvmlDeviceGetUUID", handle)
         rates = self._call("nvmlDeviceGetUtilizationRates", handle)
-        memory = self._call("nvmlDeviceGetMemoryInfo", handle)
+        memory = self._memory(handle)
         temperature = self._call("nvmlDeviceGetTemperature", handle, getattr(nvml, "NVML_TEMPERATURE_GPU", 0))
         graphics = self._call("nvmlDeviceGetClockInfo", handle, getattr(nvml, "NVML_CLOCK_GRAPHICS", 0))
         memory_clock = self._call("nvmlDeviceGetClockInfo", handle, getattr(nvml, "NVML_CLOCK_MEM", 2))
@@ -115,6 +115,16 @@ class NvmlGpus:
                 for process in processes
             ],
         )
+
+    def _memory(self, handle: Any) -> Any:
+        """Memory in use as nvidia-smi counts it: v2 leaves out what the driver reserves (~600 MB on
+        an idle H200, which v1 reports as used); drivers or stand-ins without v2 give v1."""
+        version = getattr(self._nvml, "nvmlMemory_v2", None)
+        if version is not None:
+            memory = self._call("nvmlDeviceGetMemoryInfo", handle, version=version)
+            if memory is not None:
+                return memory
+        return self._call("nvmlDeviceGetMemoryInfo", handle)
 
     def close(self) -> None:
         """Release NVML."""

@@ -16,6 +16,7 @@ class FakeNvml:
     NVML_TEMPERATURE_GPU = 0
     NVML_CLOCK_GRAPHICS = 0
     NVML_CLOCK_MEM = 2
+    nvmlMemory_v2 = 0x02000028  # pynvml's struct version tag for nvmlMemory_v2_t
 
     class NotSupported(Exception):
         pass
@@ -42,9 +43,12 @@ class FakeNvml:
     def nvmlDeviceGetUtilizationRates(self, handle: int) -> Any:
         return SimpleNamespace(gpu=[37, 90][handle], memory=[5, 60][handle])
 
-    def nvmlDeviceGetMemoryInfo(self, handle: int) -> Any:
+    def nvmlDeviceGetMemoryInfo(self, handle: int, version: int | None = None) -> Any:
+        """v1 counts the driver's reserved memory as used (as real NVML does); v2 lists it apart."""
         mb = 1024 * 1024
-        return SimpleNamespace(total=24576 * mb, used=6144 * mb, free=18432 * mb)
+        if version is not None and version == self.nvmlMemory_v2:
+            return SimpleNamespace(total=24576 * mb, reserved=300 * mb, used=6144 * mb, free=18132 * mb)
+        return SimpleNamespace(total=24576 * mb, used=6444 * mb, free=18132 * mb)
 
     def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:
         return [26, 81][handle]

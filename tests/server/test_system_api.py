@@ -164,7 +164,8 @@ def test_gpus_are_read_through_nvml_with_unsupported_fields_as_none() -> None:
     assert first.utilization.gpu_percent == 37.0
     assert first.utilization.memory_percent == 25.0
     assert first.utilization.memory_bandwidth_percent == 5.0
-    assert (first.memory.total_mb, first.memory.used_mb, first.memory.free_mb) == (24576.0, 6144.0, 18432.0)
+    # Memory in use as nvidia-smi shows it (v2: the driver's reserved 300 MB is not "used").
+    assert (first.memory.total_mb, first.memory.used_mb, first.memory.free_mb) == (24576.0, 6144.0, 18132.0)
     assert first.temperature_celsius == 26.0
     assert first.temperature_fahrenheit == 78.8
     assert (first.clocks.graphics_mhz, first.clocks.memory_mhz) == (1531, 3615)
@@ -175,6 +176,14 @@ def test_gpus_are_read_through_nvml_with_unsupported_fields_as_none() -> None:
     assert second.name == "RTX 3090"
     gpus.close()
     assert nvml.shut_down
+
+
+def test_a_driver_without_v2_memory_info_gives_v1_figures() -> None:
+    class OldDriver(FakeNvml):
+        nvmlMemory_v2 = None
+
+    (first, _) = NvmlGpus(OldDriver()).read()
+    assert (first.memory.used_mb, first.memory.free_mb) == (6444.0, 18132.0)
 
 
 def test_no_driver_means_no_gpus_and_a_reason() -> None:
