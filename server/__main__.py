@@ -69,4 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import multiprocessing
+
+    # The bundled server's child processes (the vector store) start through this same program.
+    multiprocessing.freeze_support()
     sys.exit(main())

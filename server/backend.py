@@ -17,19 +17,29 @@ from server.db.engine import display_url, make_engine, make_sessions
 from server.services.agents import AgentService
 from server.services.auth import AuthService
 from server.services.chat import ChatService
+from server.services.connectors._common import USER_AGENT
+from server.services.connectors.registry import ConnectorRegistry, vault_resolver
+from server.services.content import ContentService
 from server.services.gpus import NvmlGpus
 from server.services.health import HealthService
+from server.services.http_client import OutboundHttp
+from server.services.ingest import IngestService
 from server.services.keyfiles import read_or_create
-from server.services.llm import OllamaGateway
+from server.services.llm import HostStore, Router
 from server.services.logs import LogService
 from server.services.metrics import MetricsService, Thresholds
+from server.services.model_performance import PerformanceStore
+from server.services.model_registry import ModelRegistry
 from server.services.models import ModelService
 from server.services.secrets import SecretsService, VaultError
 from server.services.security import SecurityService
+from server.services.semantic import SemanticService
+from server.services.semantic_store import VectorStore
 from server.services.task_types import TaskExecutor
 from server.services.tasks import TaskService
 from server.services.users import UserService
 from server.services.vault_keys import KeyStoreError, choose_store
+from server.services.vector_process import ProcessVectorStore
 from server.services.wizard import WizardService
 
 if TYPE_CHECKING:
@@ -47,6 +57,7 @@ T = TypeVar("T")
 
 API_KEY_FILE = "api-key"
 JWT_SECRET_FILE = "jwt-secret"
+INSTANCE_ID_FILE = "instance-id"  # names this box on the tasks it runs (several boxes, one database)
 
 
 class BackendError(RuntimeError):
@@ -72,7 +83,7 @@ class Backend:
     engine: _Started[AsyncEngine] = _Started()
     sessions: _Started[async_sessionmaker[AsyncSession]] = _Started()
     auth: _Started[AuthService] = _Started()
-    llm: _Started[OllamaGateway] = _Started()
+    llm: _Started[Router] = _Started()  # the router over the Ollama hosts (``router`` too)
     health: _Started[HealthService] = _Started()
     logs: _Started[LogService] = _Started()
     agents: _Started[AgentService] = _Started()
@@ -83,6 +94,13 @@ class Backend:
     chat: _Started[ChatService] = _Started()
     security: _Started[SecurityService] = _Started()
     users: _Started[UserService] = _Started()
+    semantic: _Started[SemanticService] = _Started()
+    connectors: _Started[ConnectorRegistry] = _Started()
+    content: _Started[ContentService] = _Started()
+    ingest: _Started[IngestService] = _Started()
+    model_performance: _Started[PerformanceStore] = _Started()
+    model_registry: _Started[ModelRegistry] = _Started()
+    http: _Started[OutboundHttp] = _Started()  # the guarded outbound HTTP client
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -160,13 +178,33 @@ class Backend:
         except (KeyStoreError, VaultError) as exc:
             raise BackendError(f"The secrets vault cannot open: {exc}") from exc
         log.info("Secrets vault: master key in %s (%s)", store.location, why)
+        self._http = OutboundHttp(settings, self._sessions, self.bus, api_key=api_key, secrets=secrets)
+        # Feeds and pages go through the guarded client: the destination policy (allow/deny lists,
+        # no metadata addresses, never the app's own API), per-host breaker, retries.
+        self._connector_http = self._http.client(timeout=20.0, headers={"User-Agent": USER_AGENT})
+        self._connectors = ConnectorRegistry(
+            http_client=self._connector_http,
+            resolve_secret=vault_resolver(secrets),
+            web_rate_per_second=settings.web_rate_per_host,
+        )
 
-        self._llm = llm = OllamaGateway(
-            settings.ollama_host,
+        self._llm = llm = Router(
             self.bus,
+            default_url=settings.ollama_host,
             timeout=settings.ollama_timeout,
             generate_timeout=settings.ollama_generate_timeout,
+            queue_size=settings.router_queue_size,
+            queue_timeout=settings.router_queue_timeout,
+            breaker_threshold=settings.router_breaker_threshold,
+            breaker_reset=settings.router_breaker_reset,
+            default_max_concurrent=settings.ollama_max_concurrent,
+            store=HostStore(
+                self._sessions,
+                encrypt=lambda value: secrets.fernet.encrypt(value.encode()).decode(),
+                decrypt=lambda value: secrets.fernet.decrypt(value.encode()).decode(),
+            ),
         )
+        await llm.load()
         await llm.probe()
         self.spawn(llm.watch(settings.ollama_probe_interval), name="ollama-watch")
         self._health = HealthService(settings.app_name, self.check_database, llm)
@@ -199,10 +237,29 @@ class Backend:
                 settings.max_concurrent_tasks, security.policy.resource_limits.max_concurrent_agents
             ),
             timeout=settings.task_timeout,
+            owner=(await asyncio.to_thread(read_or_create, data_dir / INSTANCE_ID_FILE, 12))[0],
         )
         await self._tasks.start()
         wizard = WizardService(llm, agents, schema_check=security.check_schema)
         self._chat = ChatService(self._sessions, self.bus, llm, models, agents, wizard)
+        # chromadb opens on the first semantic call (in a thread), never at start-up.
+        self._semantic = SemanticService(
+            llm,
+            # Embedded: chromadb in a child process (its native calls hold the GIL for long
+            # stretches and would stall the window's loop); a Chroma server: its HTTP client here.
+            VectorStore(url=settings.chroma_url)
+            if settings.chroma_url
+            else ProcessVectorStore(path=data_dir / "chroma"),
+            embedding_model=settings.embedding_model,
+            batch_size=settings.embedding_batch_size,
+            chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap,
+            default_model=models.default_model,
+        )
+        self._model_performance = performance = PerformanceStore(self._sessions, self.bus)
+        await performance.load()
+        self.spawn(performance.run(), name="model-performance")
+        self._model_registry = ModelRegistry(llm, performance)
         security.running_agents = self._tasks.running_agent_ids
         self._metrics = MetricsService(
             self.bus,
@@ -217,6 +274,21 @@ class Backend:
             on_alert=self._on_resource_alert,
         )
         self.spawn(self._metrics.run(), name="metrics-sampler")
+
+        self._content = content = ContentService(
+            self._sessions,
+            self.bus,
+            llm,
+            default_model=self._models.default_model,
+            index=self._semantic,  # new and changed items become searchable
+            max_item_bytes=settings.content_max_item_bytes,
+            cache_entries=settings.content_cache_entries,
+            batch_concurrency=settings.content_batch_concurrency,
+            model=settings.content_model,
+        )
+        self._semantic.get_item = content.get  # quality scores read the stored item
+        self._ingest = IngestService(self._sessions, self.bus, content, self._connectors)
+        await self._ingest.start()  # last: schedules may fire from here on
 
         self.started_at = utcnow()
         self._started_monotonic = time.monotonic()
@@ -234,6 +306,11 @@ class Backend:
             alert.message,
             details={"resource": alert.key, "value": alert.value, "threshold": alert.threshold},
         )
+
+    @property
+    def router(self) -> Router:
+        """The router over the Ollama hosts (the same object as ``llm``)."""
+        return self.llm
 
     @property
     def api_key(self) -> str:
@@ -264,12 +341,23 @@ class Backend:
 
     async def stop(self) -> None:
         """Stop tasks and background work, close clients and the database. Safe to call twice."""
+        if self.__dict__.get("_ingest") is not None:
+            await self._ingest.stop()
         if self.__dict__.get("_tasks") is not None:
             await self._tasks.stop()
         background = list(self._background)
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        if self.__dict__.get("_connectors") is not None:
+            await self._connectors.close()
+        if self.__dict__.get("_connector_http") is not None:
+            await self._connector_http.aclose()
+            self._connector_http = None
+        if self.__dict__.get("_http") is not None:
+            await self._http.close()
+        if self.__dict__.get("_semantic") is not None:
+            await self._semantic.close()
         if self.__dict__.get("_llm") is not None:
             await self._llm.close()
         if self.__dict__.get("_engine") is not None:

@@ -107,6 +107,37 @@ class Settings(BaseSettings):
         description="Seconds a generation may wait for Ollama's next token.",
         validation_alias=_aliases("ollama_generate_timeout"),
     )
+    ollama_max_concurrent: int = Field(
+        4,
+        ge=1,
+        le=1024,
+        description="Model calls the settings' Ollama host takes at once before the router queues.",
+        validation_alias=_aliases("ollama_max_concurrent"),
+    )
+    router_queue_size: int = Field(
+        100,
+        ge=0,
+        description="Model calls that may wait when every Ollama host is busy; more get a 429.",
+        validation_alias=_aliases("router_queue_size"),
+    )
+    router_queue_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a model call waits for a free host before it gets a 429.",
+        validation_alias=_aliases("router_queue_timeout"),
+    )
+    router_breaker_threshold: int = Field(
+        5,
+        ge=1,
+        description="Failures in a row that open a host's circuit breaker.",
+        validation_alias=_aliases("router_breaker_threshold"),
+    )
+    router_breaker_reset: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds an open circuit breaker waits before a trial call.",
+        validation_alias=_aliases("router_breaker_reset"),
+    )
     task_timeout: float = Field(
         1800.0,
         gt=0,
@@ -126,6 +157,13 @@ class Settings(BaseSettings):
         le=60,
         description="Seconds between system samples.",
         validation_alias=_aliases("metrics_interval"),
+    )
+    web_rate_per_host: float = Field(
+        2.0,
+        gt=0,
+        le=100,
+        description="Requests a second the web connector sends to any one host (feeds, pages, robots.txt).",
+        validation_alias=_aliases("web_rate_per_host"),
     )
     alert_gpu_temperature_c: float = Field(85.0, validation_alias=_aliases("alert_gpu_temperature_c"))
     alert_memory_percent: float = Field(90.0, gt=0, le=100, validation_alias=_aliases("alert_memory_percent"))
@@ -147,6 +185,123 @@ class Settings(BaseSettings):
         description="A built web client (the folder with index.html, e.g. dist/) to serve at /.",
         validation_alias=_aliases("web_root"),
     )
+    # -- the outbound HTTP client (connectors, webhooks, /api/v1/http/*) --
+    http_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts and networks (CIDR) outside calls may reach, comma-separated; empty: any "
+        "destination not denied.",
+        validation_alias=_aliases("http_allow"),
+    )
+    http_deny: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts and networks (CIDR) outside calls may never reach, comma-separated "
+        "(link-local/metadata addresses are always denied unless allowed by network).",
+        validation_alias=_aliases("http_deny"),
+    )
+    http_timeout: float = Field(30.0, gt=0, le=600, validation_alias=_aliases("http_timeout"))
+    http_max_attempts: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="Tries of an idempotent request.",
+        validation_alias=_aliases("http_max_attempts"),
+    )
+    http_backoff_initial: float = Field(
+        0.5,
+        ge=0,
+        description="Seconds before the first retry.",
+        validation_alias=_aliases("http_backoff_initial"),
+    )
+    http_backoff_max: float = Field(
+        10.0,
+        ge=0,
+        description="Longest backoff between retries.",
+        validation_alias=_aliases("http_backoff_max"),
+    )
+    http_max_retry_wait: float = Field(
+        30.0,
+        ge=0,
+        description="Longest Retry-After / rate-limit reset honoured; a longer one ends the retries.",
+        validation_alias=_aliases("http_max_retry_wait"),
+    )
+    http_rate_limit_per_minute: float = Field(
+        120.0,
+        gt=0,
+        description="Requests per minute per host.",
+        validation_alias=_aliases("http_rate_limit_per_minute"),
+    )
+    http_breaker_threshold: int = Field(5, ge=1, validation_alias=_aliases("http_breaker_threshold"))
+    http_breaker_reset: float = Field(30.0, gt=0, validation_alias=_aliases("http_breaker_reset"))
+    http_max_response_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Bytes of a response body /http/request returns; the rest is cut (truncated: true).",
+        validation_alias=_aliases("http_max_response_bytes"),
+    )
+    http_download_max_bytes: int = Field(
+        4 * 1024**3,
+        ge=1,
+        description="Largest file /http/stream-download writes.",
+        validation_alias=_aliases("http_download_max_bytes"),
+    )
+    embedding_model: str = Field(
+        "nomic-embed-text",
+        min_length=1,
+        description="The Ollama model that turns text into vectors for semantic search.",
+        validation_alias=_aliases("embedding_model"),
+    )
+    embedding_batch_size: int = Field(
+        32,
+        ge=1,
+        le=1024,
+        description="Texts per /api/embed call.",
+        validation_alias=_aliases("embedding_batch_size"),
+    )
+    chroma_url: str | None = Field(
+        None,
+        description="A Chroma server (http://host:port) to keep vectors in, shared between machines; "
+        "unset: an embedded store in the data dir.",
+        validation_alias=_aliases("chroma_url"),
+    )
+    chunk_size: int = Field(
+        1000,
+        ge=100,
+        le=100_000,
+        description="Characters per chunk when long texts are indexed.",
+        validation_alias=_aliases("chunk_size"),
+    )
+    chunk_overlap: int = Field(
+        100,
+        ge=0,
+        le=50_000,
+        description="Characters repeated between neighbouring chunks.",
+        validation_alias=_aliases("chunk_overlap"),
+    )
+
+    content_max_item_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        description="Largest content item (bytes) that is extracted and stored; larger ones are refused.",
+        validation_alias=_aliases("content_max_item_bytes"),
+    )
+    content_cache_entries: int = Field(
+        1000,
+        ge=1,
+        description="Content processing results kept in memory (least recently used go first).",
+        validation_alias=_aliases("content_cache_entries"),
+    )
+    content_batch_concurrency: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Items of one content batch processed at once.",
+        validation_alias=_aliases("content_batch_concurrency"),
+    )
+    content_model: str | None = Field(
+        None,
+        description="Model for content operations (summarize, entities, ...); default: the default model.",
+        validation_alias=_aliases("content_model"),
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -155,6 +310,15 @@ class Settings(BaseSettings):
             value = value.split(",")
         if isinstance(value, list | tuple):
             return [str(part).strip().rstrip("/") for part in value if str(part).strip()]
+        return value
+
+    @field_validator("http_allow", "http_deny", mode="before")
+    @classmethod
+    def _split_destinations(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return [str(part).strip().lower() for part in value if str(part).strip()]
         return value
 
     @field_validator("allowed_domains", mode="before")

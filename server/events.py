@@ -10,6 +10,7 @@ from server.bus import Event
 if TYPE_CHECKING:
     from server.services.agents import Agent
     from server.services.chat_models import ChatSession
+    from server.services.ingest import IngestRun
     from server.services.logs import LogEntry
     from server.services.metrics_models import SystemSample
     from server.services.security import Incident
@@ -160,3 +161,63 @@ class ModelCallFinished(Event):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     tokens_per_second: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HostStateChanged(Event):
+    """An Ollama host became healthy, degraded or down (or was added or removed), and why."""
+
+    host_id: str
+    url: str
+    state: str  # "healthy", "degraded" or "down"
+    previous: str | None  # None when the host was just added
+    reason: str
+    removed: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RoutingDecision(Event):
+    """The router chose a host for a model call (or found none); sampled to keep the bus cheap."""
+
+    model: str | None
+    purpose: str
+    host_id: str | None
+    reason: str
+    candidates: int
+    attempt: int = 1  # 2 and more: a retry after a host failed before the first token
+    queued_s: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DownloadProgressed(Event):
+    """A stream download through the outbound HTTP client moved on, finished or failed."""
+
+    download_id: str
+    url: str
+    destination: str  # relative to the data dir's downloads folder
+    bytes_done: int
+    total_bytes: int | None  # None when the server sent no Content-Length
+    done: bool = False
+    ok: bool = True  # with done: whether the file was written
+    sha256: str | None = None  # set on the final event of a successful download
+    error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IngestProgressed(Event):
+    """An ingest run of a content source moved on: ``done`` of ``total`` fetched items handled."""
+
+    source_id: str
+    run_id: str
+    done: int
+    total: int
+    new: int
+    changed: int
+    failed: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IngestFinished(Event):
+    """An ingest run ended (succeeded, partial or failed); ``run`` has its counts and failures."""
+
+    run: IngestRun

@@ -29,10 +29,12 @@ from server.api.auth import bearer_token
 from server.api.keys import BACKEND
 from server.bus import utcnow
 from server.events import (
+    HostStateChanged,
     IncidentChanged,
     LogRecorded,
     MetricsSampled,
     ResourceAlert,
+    RoutingDecision,
     TaskChanged,
     TaskProgressed,
 )
@@ -119,6 +121,7 @@ class Client:
         self.filters = filters
         self.task_id = task_id
         self.metrics = metrics
+        self.load_balancing = False  # /ws/load-balancing: host state changes and routing decisions
         self.dropped = 0
         self._outbox: deque[bytes | object] = deque()
         self._wake = asyncio.Event()
@@ -194,7 +197,16 @@ class WsHub:
 
     async def run(self) -> None:
         """Forward bus events to the sockets that want them, serializing each event once."""
-        kinds = (LogRecorded, TaskChanged, TaskProgressed, MetricsSampled, IncidentChanged, ResourceAlert)
+        kinds = (
+            LogRecorded,
+            TaskChanged,
+            TaskProgressed,
+            MetricsSampled,
+            IncidentChanged,
+            ResourceAlert,
+            HostStateChanged,
+            RoutingDecision,
+        )
         with self._backend.bus.subscribe(*kinds, maxsize=100_000) as events:
             async for event in events:
                 self.dispatch(event)
@@ -230,6 +242,19 @@ class WsHub:
                 self._notify(incident_notification(incident))
         elif isinstance(event, ResourceAlert) and event.active:
             self._notify(alert_notification(event))
+        elif isinstance(event, HostStateChanged | RoutingDecision):
+            self._load_balancing(event)
+
+    def _load_balancing(self, event: HostStateChanged | RoutingDecision) -> None:
+        """A host state change or a routing decision to every ``/ws/load-balancing`` socket."""
+        message = None
+        for client in self._clients:
+            if client.load_balancing:
+                if message is None:
+                    kind = "host_state" if isinstance(event, HostStateChanged) else "routing_decision"
+                    data = {name: getattr(event, name) for name in event.__dataclass_fields__}
+                    message = frame(kind, data=data)
+                client.offer(message)
 
     def _notify(self, data: dict[str, Any]) -> None:
         """A ``notification`` to every ``/ws/logs`` socket, whatever its log filters."""
@@ -501,6 +526,32 @@ async def ws_metrics(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def ws_load_balancing(request: web.Request) -> web.WebSocketResponse:
+    """The router's news: ``host_state`` when an Ollama host becomes healthy, degraded or down (or
+    is added or removed), and ``routing_decision`` (sampled: every retry, miss and change of host,
+    else one in ten). On connect, one ``host_state`` per host with its current state."""
+    hub = request.app[WS_HUB]
+    ws, principal, _ = await _open(request)
+    if principal is None:
+        return ws
+    async with hub.connect(ws, principal) as client:
+        if client is not None:
+            client.load_balancing = True
+            for view in request.app[BACKEND].router.views():
+                data = {
+                    "host_id": view.id,
+                    "url": view.url,
+                    "state": view.state,
+                    "previous": None,
+                    "reason": view.reason,
+                    "removed": False,
+                    "at": now_iso(),
+                }
+                client.offer(frame("host_state", data=data))
+            await hub.read(client, request.app[BACKEND].settings.ws_idle_timeout)
+    return ws
+
+
 WS_HUB = web.AppKey("ws_hub", WsHub)
 
 
@@ -519,3 +570,4 @@ def install(app: web.Application, backend: Backend) -> None:
     app.router.add_get("/ws/logs", ws_logs)
     app.router.add_get("/ws/tasks/{task_id}", ws_task)
     app.router.add_get("/ws/metrics", ws_metrics)
+    app.router.add_get("/ws/load-balancing", ws_load_balancing)

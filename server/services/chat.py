@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from server.bus import EventBus
     from server.services.agents import Agent, AgentService
     from server.services.chat_models import ChatEvent, ChatSend, ChatSessionDraft, ChatSessionPatch
-    from server.services.llm import Chunk, OllamaGateway
+    from server.services.llm import Chunk, Router
     from server.services.models import ModelService
     from server.services.wizard import WizardService
 
@@ -83,7 +83,7 @@ class ChatService:
         self,
         sessions: async_sessionmaker[AsyncSession],
         bus: EventBus,
-        llm: OllamaGateway,
+        llm: Router,
         models: ModelService,
         agents: AgentService,
         wizard_service: WizardService,
@@ -351,7 +351,7 @@ class ChatService:
         final: Chunk | None = None
         meta: dict[str, Any] = {"context_turns_dropped": dropped} if dropped else {}
         draft: WizardDraft | None = None
-        chunks = self._llm.chat_stream(model, messages, options=options)
+        chunks = self._llm.chat_stream(model, messages, options=options, purpose="chat")
         try:
             async with contextlib.aclosing(chunks):  # type: ignore[type-var]
                 async for chunk in chunks:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
 
     from server.services.agents import Agent, AgentService
-    from server.services.llm import Chunk, Embeddings, OllamaGateway
+    from server.services.llm import Chunk, Embeddings, Router
 
 AGENT_PREFIX = "agent:"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -73,7 +73,7 @@ def with_system(target: Target, messages: Sequence[Mapping[str, Any]]) -> list[d
 class OpenAICompatService:
     """Installed models and active agents, addressed by OpenAI-style model names."""
 
-    def __init__(self, llm: OllamaGateway, agents: AgentService) -> None:
+    def __init__(self, llm: Router, agents: AgentService) -> None:
         self._llm = llm
         self._agents = agents
 
@@ -123,7 +123,9 @@ class OpenAICompatService:
         iterator early closes the request to Ollama, which stops the generation.
         """
         options = {**target.options, **{key: value for key, value in overrides.items() if value is not None}}
-        chunks = self._llm.chat_stream(target.model, with_system(target, messages), options=options)
+        chunks = self._llm.chat_stream(
+            target.model, with_system(target, messages), options=options, purpose="openai"
+        )
         final: Chunk | None = None
         async with contextlib.aclosing(chunks):  # type: ignore[type-var]
             async for chunk in chunks:
@@ -136,4 +138,4 @@ class OpenAICompatService:
     async def embeddings(self, name: str, inputs: Sequence[str]) -> Embeddings:
         """One vector per input from the model ``name`` stands for (an agent: its model)."""
         target = await self.resolve(name)
-        return await self._llm.embeddings(target.model, inputs)
+        return await self._llm.embeddings(target.model, inputs, purpose="openai")

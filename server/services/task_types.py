@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from server.services.agents import Agent
-    from server.services.llm import Chunk, Generation, OllamaGateway
+    from server.services.llm import Chunk, Generation, Router
 
 
 class _Input(BaseModel):
@@ -147,7 +147,7 @@ def model_usage(generation: Generation, started: float, digest: str | None) -> d
 class TaskExecutor:
     """Turns a task input into model calls through the gateway, reporting progress as tokens arrive."""
 
-    def __init__(self, llm: OllamaGateway) -> None:
+    def __init__(self, llm: Router) -> None:
         self._llm = llm
 
     async def execute(
@@ -163,7 +163,7 @@ class TaskExecutor:
         output: dict[str, Any]
         if isinstance(task, GenerateInput):
             chunks = self._llm.generate_stream(
-                model, task.prompt, system=task.system or system, options=options
+                model, task.prompt, system=task.system or system, options=options, purpose="task"
             )
             generation = await self._follow(chunks, limit, progress)
             output = {"type": "generate", "response": generation.text}
@@ -171,7 +171,7 @@ class TaskExecutor:
             messages = [turn.model_dump() for turn in task.messages]
             if system and messages[0]["role"] != "system":
                 messages.insert(0, {"role": "system", "content": system})
-            chunks = self._llm.chat_stream(model, messages, options=options)
+            chunks = self._llm.chat_stream(model, messages, options=options, purpose="task")
             generation = await self._follow(chunks, limit, progress)
             output = {
                 "type": "chat",
@@ -183,7 +183,7 @@ class TaskExecutor:
                 f"Summarize the following text {SUMMARY_LENGTH[task.length]}. "
                 "Answer with the summary only.\n\n" + task.text
             )
-            chunks = self._llm.generate_stream(model, prompt, system=system, options=options)
+            chunks = self._llm.generate_stream(model, prompt, system=system, options=options, purpose="task")
             generation = await self._follow(chunks, limit, progress)
             summary = generation.text.strip()
             output = {
@@ -209,7 +209,9 @@ class TaskExecutor:
         prompt = f"{ANALYSIS_TASK[task.analysis_type]}\n\nText:\n{task.text}"
         if schema is not None:
             prompt += "\n\nAnswer in JSON."
-        chunks = self._llm.generate_stream(model, prompt, system=system, options=options, format=schema)
+        chunks = self._llm.generate_stream(
+            model, prompt, system=system, options=options, format=schema, purpose="task"
+        )
         generation = await self._follow(chunks, limit, progress)
         if schema is None:
             return {

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, Integer, String, func, insert, literal, select, update
+from sqlalchemy import JSON, Integer, String, func, insert, literal, or_, select, update
 
 from server.bus import utcnow
 from server.db.base import UtcDateTime, new_id
@@ -86,8 +86,11 @@ class TaskService:
         security: SecurityService | None = None,
         max_concurrent: int = 8,
         timeout: float = 1800.0,
+        owner: str | None = None,
     ) -> None:
         self._sessions = sessions
+        # This instance's id, stamped on the tasks it runs (None: a single box owns every task).
+        self._owner = owner
         self._resolve_secrets = resolve_secrets
         self._security = security
         self._usage: dict[str, dict[str, float]] = {}  # resource use of tasks that just ran
@@ -111,12 +114,16 @@ class TaskService:
     # -- lifecycle --
 
     async def start(self) -> None:
-        """Fail tasks a previous run left running, re-queue the pending ones, start the workers."""
+        """Fail tasks a previous run of this instance left running, re-queue the pending ones, start
+        the workers. Tasks other instances sharing the database run now are left alone."""
         now = utcnow()
+        interrupted = TaskRow.status == "running"
+        if self._owner is not None:
+            interrupted &= or_(TaskRow.owner == self._owner, TaskRow.owner.is_(None))
         async with self._sessions.begin() as session:
             await session.execute(
                 update(TaskRow)
-                .where(TaskRow.status == "running")
+                .where(interrupted)
                 .values(status="failed", error=INTERRUPTED, completed_at=now)
             )
             pending = (
@@ -310,7 +317,7 @@ class TaskService:
             row = await session.scalar(
                 update(TaskRow)
                 .where(TaskRow.id == task_id, TaskRow.status == "pending")
-                .values(status="running", started_at=utcnow())
+                .values(status="running", started_at=utcnow(), owner=self._owner)
                 .returning(TaskRow)
             )
             if row is None:

@@ -97,6 +97,8 @@ def scan(value: Any, where: str = "body", depth: int = 0) -> Finding | None:
                 return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
+            if not isinstance(item, str | dict | list):
+                continue  # numbers, booleans, null: nothing to inject (and no path built per vector float)
             found = scan(item, f"{where}[{index}]", depth + 1)
             if found:
                 return found

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
 
     from server.services.agents import Agent, AgentService
-    from server.services.llm import OllamaGateway
+    from server.services.llm import Router
 
 DRAFT_MARKER = "[[DRAFT]]"
 MAX_DRAFT_ATTEMPTS = 3  # the first answer and two corrections
@@ -142,7 +142,7 @@ class WizardService:
 
     def __init__(
         self,
-        llm: OllamaGateway,
+        llm: Router,
         agents: AgentService,
         schema_check: Callable[[dict[str, Any]], list[str]] | None = None,
     ) -> None:
@@ -206,7 +206,9 @@ class WizardService:
                 if attempt == 1
                 else f"Correcting the draft (attempt {attempt})…",
             )
-            generation = await collect(self._llm.chat_stream(model, messages, options=options, format=schema))
+            generation = await collect(
+                self._llm.chat_stream(model, messages, options=options, format=schema, purpose="wizard")
+            )
             blueprint, raw, problems = self.check(generation.text, installed)
             if raw is not None:
                 kept = blueprint.model_dump() if blueprint is not None else raw

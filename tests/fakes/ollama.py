@@ -13,7 +13,10 @@ object, with Ollama's timing fields), ``/api/embed``. Switches on ``FakeOllama``
   ``options.num_predict`` cuts it at that many tokens (``done_reason`` ``length``), as Ollama does;
 - ``streams_open`` / ``streams_aborted``: streams being written now, and streams whose client
   closed the connection before the end (how a client stops a generation in real Ollama);
-- ``stop()`` / ``start(port=...)``: be down, then come back on the same port.
+- ``stop()`` / ``start(port=...)``: be down, then come back on the same port;
+- ``max_parallel``: generations served at once (more wait their turn, as with Ollama's
+  ``OLLAMA_NUM_PARALLEL``); ``peak_parallel`` is the most that ran at once;
+- ``models`` (what ``/api/tags`` lists) and ``loaded`` (what ``/api/ps`` lists) may be set directly.
 
 Replies are scripted with ``replies`` (consumed in order) or else derived from the prompt.
 Run it alone with ``python -m tests.fakes.ollama --port 11434``.
@@ -143,10 +146,14 @@ class FakeOllama:
     loaded: dict[str, str] = field(default_factory=dict)
     streams_open: int = 0
     streams_aborted: int = 0
+    max_parallel: int | None = None
+    peak_parallel: int = 0
 
     def __post_init__(self) -> None:
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self._parallel = 0
+        self._turn: asyncio.Condition | None = None  # made on first use, on the serving loop
 
     # -- lifecycle --
 
@@ -411,10 +418,25 @@ class FakeOllama:
         return await self._stream(request, lines())
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
-        return await self._generate_common(request, chat=False)
+        return await self._limited(request, chat=False)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        return await self._generate_common(request, chat=True)
+        return await self._limited(request, chat=True)
+
+    async def _limited(self, request: web.Request, *, chat: bool) -> web.StreamResponse:
+        """Serve a generation, waiting for a free slot when ``max_parallel`` is set."""
+        if self._turn is None:
+            self._turn = asyncio.Condition()
+        async with self._turn:
+            await self._turn.wait_for(lambda: self.max_parallel is None or self._parallel < self.max_parallel)
+            self._parallel += 1
+            self.peak_parallel = max(self.peak_parallel, self._parallel)
+        try:
+            return await self._generate_common(request, chat=chat)
+        finally:
+            async with self._turn:
+                self._parallel -= 1
+                self._turn.notify_all()
 
     async def _embed(self, request: web.Request) -> web.Response:
         body = request.get(JSON_BODY) or {}

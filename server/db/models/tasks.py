@@ -34,6 +34,8 @@ class TaskRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The instance (box) that runs it: a box that starts fails only its own interrupted tasks.
+    owner: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class LogRow(Base):

@@ -1,6 +1,7 @@
-"""The only door to models: the Ollama gateway, on the official ``ollama`` client.
+"""The client of one Ollama host, on the official ``ollama`` client.
 
-Every model call of the app goes through ``OllamaGateway``. It turns Ollama's failures into the
+Every model call of the app goes through the router (``server.services.llm.router``), which sends
+it to one ``OllamaGateway`` per host. A gateway turns Ollama's failures into the
 service error tree (``DependencyDown`` when Ollama is down, slow or breaks off; ``NotFound`` for a
 model that is not installed), tracks whether Ollama is reachable and publishes every change.
 """
@@ -22,7 +23,7 @@ from server.events import OllamaStatusChanged
 from server.services.errors import DependencyDown, InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +156,15 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
-def describe_failure(host: str, exc: BaseException) -> str:
-    """Say in words what went wrong talking to Ollama and what the operator can do."""
+SETTINGS_HINT = "change OLLAMA_HOST"
+REGISTERED_HINT = "correct its URL in the Hosts panel"
+
+
+def describe_failure(host: str, exc: BaseException, hint: str = SETTINGS_HINT) -> str:
+    """Say in words what went wrong talking to Ollama and what the operator can do (``hint``: how
+    to point the app elsewhere; the settings' host and a registered host are fixed in different places)."""
     if isinstance(exc, ConnectionError | httpx.ConnectError):
-        return f"Ollama is not reachable at {host}: start it (ollama serve) or change OLLAMA_HOST"
+        return f"Ollama is not reachable at {host}: start it (ollama serve) or {hint}"
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return f"Ollama at {host} did not answer in time: it may be busy loading a model"
     if isinstance(exc, ollama.ResponseError):
@@ -185,12 +191,35 @@ def _chunk(part: ollama.GenerateResponse | ollama.ChatResponse, text: str) -> Ch
     )
 
 
-class OllamaGateway:
-    """Talks to one Ollama host, tracks whether it is reachable and publishes every change."""
+@dataclass(frozen=True, slots=True)
+class RunningModel:
+    """A model Ollama holds in memory now (``/api/ps``)."""
 
-    def __init__(self, host: str, bus: EventBus, *, timeout: float, generate_timeout: float = 600.0) -> None:
+    name: str
+    size_vram: int
+
+
+class OllamaGateway:
+    """Talks to one Ollama host, tracks whether it is reachable and publishes every change.
+
+    ``on_status``, when given, receives every new status instead of the bus: the router uses it to
+    publish one aggregate ``OllamaStatusChanged`` for all its hosts.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        bus: EventBus,
+        *,
+        timeout: float,
+        generate_timeout: float = 600.0,
+        on_status: Callable[[OllamaStatus], None] | None = None,
+        hint: str = SETTINGS_HINT,
+    ) -> None:
         self.host = host.rstrip("/")
+        self._hint = hint
         self._bus = bus
+        self._on_status = on_status
         # Short calls (list, show, delete) fail fast; generation may wait long between tokens
         # while a big model loads, so it has its own client with a longer read timeout.
         self._client = ollama.AsyncClient(host=self.host, timeout=timeout)
@@ -211,6 +240,9 @@ class OllamaGateway:
             host=self.host, reachable=reachable, models_available=count, detail=detail, checked_at=utcnow()
         )
         self._status = status
+        if self._on_status is not None:
+            self._on_status(status)
+            return status
         if (previous.reachable, previous.models_available, previous.checked_at is None) != (
             reachable,
             count,
@@ -237,9 +269,9 @@ class OllamaGateway:
                 ) from exc
             if exc.status_code == 400:
                 raise InvalidInput(f"Ollama refused the request: {exc.error}") from exc
-            raise DependencyDown(describe_failure(self.host, exc)) from exc
+            raise DependencyDown(describe_failure(self.host, exc, self._hint)) from exc
         except (ConnectionError, httpx.TransportError, TimeoutError) as exc:
-            detail = describe_failure(self.host, exc)
+            detail = describe_failure(self.host, exc, self._hint)
             if isinstance(exc, ConnectionError | httpx.ConnectError):
                 self._record(False, detail)
             raise DependencyDown(detail) from exc
@@ -251,9 +283,25 @@ class OllamaGateway:
         try:
             listing = await self._client.list()
         except (ConnectionError, httpx.HTTPError, ollama.ResponseError, TimeoutError) as exc:
-            return self._record(False, describe_failure(self.host, exc))
+            return self._record(False, describe_failure(self.host, exc, self._hint))
         count = len(listing.models)
         return self._record(True, f"{count} model{'s' if count != 1 else ''} installed", count)
+
+    async def version(self) -> str:
+        """Ollama's version (``/api/version``); raises like the other calls."""
+        with self._translated():
+            # The official client has no method for it; its raw request keeps its error handling.
+            response = await self._client._request_raw("GET", "/api/version")
+        return str(response.json().get("version") or "")
+
+    async def running(self) -> list[RunningModel]:
+        """The models in memory now, with the VRAM each uses (``/api/ps``)."""
+        with self._translated():
+            listing = await self._client.ps()
+        return [
+            RunningModel(name=entry.model or entry.name or "", size_vram=int(entry.size_vram or 0))
+            for entry in listing.models
+        ]
 
     async def watch(self, interval: float) -> None:
         """Probe again every ``interval`` seconds, forever."""
@@ -335,6 +383,7 @@ class OllamaGateway:
         system: str | None = None,
         options: Mapping[str, Any] | None = None,
         format: str | dict[str, Any] | None = None,
+        purpose: str = "",
     ) -> AsyncIterator[Chunk]:
         """Stream a completion of ``prompt``; the last chunk has ``done`` and the timings."""
         with self._translated(model):
@@ -352,6 +401,7 @@ class OllamaGateway:
         *,
         options: Mapping[str, Any] | None = None,
         format: str | dict[str, Any] | None = None,
+        purpose: str = "",
     ) -> AsyncIterator[Chunk]:
         """Stream the assistant's next message; the last chunk has ``done`` and the timings."""
         with self._translated(model):
@@ -362,11 +412,17 @@ class OllamaGateway:
                 async for part in stream:
                     yield _chunk(part, part.message.content or "")
 
-    async def embed(self, model: str, inputs: Sequence[str]) -> list[list[float]]:
+    async def embed(self, model: str, inputs: Sequence[str], *, purpose: str = "") -> list[list[float]]:
         """One embedding per input text."""
-        return (await self.embeddings(model, inputs)).vectors
+        return (await self.embeddings(model, inputs, purpose=purpose)).vectors
 
-    async def embeddings(self, model: str, inputs: Sequence[str]) -> Embeddings:
+    async def embeddings(
+        self,
+        model: str,
+        inputs: Sequence[str],
+        *,
+        purpose: str = "",
+    ) -> Embeddings:
         """One embedding per input text, with the tokens Ollama read."""
         with self._translated(model):
             result = await self._client.embed(model, list(inputs))
