@@ -11,13 +11,17 @@ from server.events import (
     AgentChanged,
     ApiStarted,
     ChatSessionChanged,
+    HostStateChanged,
     IncidentChanged,
+    IngestFinished,
+    IngestProgressed,
     LogRecorded,
     MetricsSampled,
     ModelPullProgressed,
     ModelsChanged,
     OllamaStatusChanged,
     ResourceAlert,
+    RoutingDecision,
     SecretChanged,
     SecurityLevelChanged,
     TaskChanged,
@@ -52,6 +56,10 @@ class BusBridge(QObject):
     secret_changed = Signal(object)
     incident_changed = Signal(object)
     security_level_changed = Signal(object)
+    ingest_progressed = Signal(object)
+    ingest_finished = Signal(object)
+    host_state_changed = Signal(object)
+    routing_decision = Signal(object)
 
     def __init__(self, bus: EventBus) -> None:
         super().__init__()
@@ -70,6 +78,10 @@ class BusBridge(QObject):
             SecretChanged: self.secret_changed,
             IncidentChanged: self.incident_changed,
             SecurityLevelChanged: self.security_level_changed,
+            IngestProgressed: self.ingest_progressed,
+            IngestFinished: self.ingest_finished,
+            HostStateChanged: self.host_state_changed,
+            RoutingDecision: self.routing_decision,
         }
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -17,11 +17,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from agentic_desktop import background
 from agentic_desktop.notifications import NotificationCentre
 from agentic_desktop.panels.agents import AgentsPanel
 from agentic_desktop.panels.chat import ChatPanel
 from agentic_desktop.panels.coming import COMING, ComingPanel
 from agentic_desktop.panels.dashboard import DashboardPanel
+from agentic_desktop.panels.hosts import HostsPanel
+from agentic_desktop.panels.knowledge import KnowledgePanel
 from agentic_desktop.panels.models import ModelsPanel
 from agentic_desktop.panels.secrets import SecretsPanel
 from agentic_desktop.panels.security import SecurityPanel
@@ -44,7 +47,9 @@ SECTIONS = (
     ("agents", "Agents", "agents"),
     ("tasks", "Tasks & Logs", "tasks"),
     ("chat", "Chat", "chat"),
+    ("knowledge", "Knowledge", "knowledge"),
     ("models", "Models", "models"),
+    ("hosts", "Hosts", "hosts"),
     ("secrets", "Secrets", "secrets"),
     ("system", "System", "system"),
     ("security", "Security", "security"),
@@ -73,7 +78,9 @@ class MainWindow(QMainWindow):
             "agents": AgentsPanel(backend, bridge),
             "tasks": TasksPanel(backend, bridge),
             "chat": ChatPanel(backend, bridge),
+            "knowledge": KnowledgePanel(backend, bridge),
             "models": ModelsPanel(backend, bridge),
+            "hosts": HostsPanel(backend, bridge),
             "secrets": SecretsPanel(backend, bridge),
             "system": SystemPanel(backend, bridge),
             "security": SecurityPanel(backend, bridge, self.notifications),
@@ -91,6 +98,9 @@ class MainWindow(QMainWindow):
         self.chat_panel = built["chat"]
         assert isinstance(self.chat_panel, ChatPanel)
         self.chat_panel.agent_created.connect(self.on_agent_created)
+        self.knowledge_panel = built["knowledge"]
+        assert isinstance(self.knowledge_panel, KnowledgePanel)
+        self.knowledge_panel.ask_requested.connect(self.on_ask_requested)
 
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
@@ -145,9 +155,13 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.quit_requested)
         self.addAction(quit_action)
-        for number, (key, _, _) in enumerate(SECTIONS, start=1):
+        # Ctrl+1 … Ctrl+9 for the first nine sections, Ctrl+0 for Settings (the last); any in between
+        # are reached with the sidebar.
+        keys = {key: str(number) for number, (key, _, _) in enumerate(SECTIONS[:9], start=1)}
+        keys[SECTIONS[-1][0]] = "0"
+        for key, digit in keys.items():
             action = QAction(self)
-            action.setShortcut(QKeySequence(f"Ctrl+{number}"))
+            action.setShortcut(QKeySequence(f"Ctrl+{digit}"))
             action.triggered.connect(lambda _checked=False, key=key: self.show_section(key))
             self.addAction(action)
 
@@ -190,6 +204,13 @@ class MainWindow(QMainWindow):
         self.show_section("agents")
         assert isinstance(self.agents_panel, AgentsPanel)
         self.agents_panel.show_agent(agent)
+
+    @Slot(str, str, dict)
+    def on_ask_requested(self, title: str, message: str, metadata: dict) -> None:  # type: ignore[type-arg]
+        """Show the Chat panel and ask there, the knowledge panel's context in the first message."""
+        self.show_section("chat")
+        assert isinstance(self.chat_panel, ChatPanel)
+        background.start(self.chat_panel.start_chat(title, message, metadata), name="knowledge-ask")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Hide to the tray when there is one; otherwise closing the window quits the app."""

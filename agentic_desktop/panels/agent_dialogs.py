@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from agentic_desktop.background import async_slot
+from agentic_desktop.panels.hosts_table import fill_model_picker, picked_model
 from server.services.agents import AgentDraft, AgentPatch
 from server.services.errors import AgenticError, FieldError
 from server.services.task_types import parse_task_input
@@ -122,10 +123,7 @@ class AgentDialog(QDialog):
         current = self._agent.model_name if self._agent else None
         if current and current not in names:
             names.insert(0, current)
-        self.model.clear()
-        self.model.addItems(names)
-        if current:
-            self.model.setCurrentText(current)
+        fill_model_picker(self.model, names, self._backend.router.views(), current)
         self.model.setEnabled(bool(names))
         if not names and not self.model_error.text():
             _show(self.model_error, "No model is installed: pull one in the Models panel first")
@@ -144,7 +142,7 @@ class AgentDialog(QDialog):
         else:
             name_problem = ""
         _show(self.name_error, name_problem)
-        model_ok = self.dynamic or bool(self.model.currentText())
+        model_ok = self.dynamic or picked_model(self.model) is not None
         ok = not name_problem and model_ok
         self.save_button.setEnabled(ok)
         return ok
@@ -168,7 +166,7 @@ class AgentDialog(QDialog):
                 draft = AgentDraft(
                     name=self.name.text().strip(),
                     description=self.description.text(),
-                    model_name=self.model.currentText(),
+                    model_name=picked_model(self.model),
                     config=self._config(),
                 )
                 agent = await self._backend.agents.create(draft)
@@ -176,7 +174,7 @@ class AgentDialog(QDialog):
                 patch = AgentPatch(
                     name=self.name.text().strip(),
                     description=self.description.text(),
-                    model_name=None if self.dynamic else self.model.currentText(),
+                    model_name=None if self.dynamic else picked_model(self.model),
                     config=None if self.dynamic else self._config(),
                 )
                 agent = await self._backend.agents.update(self._agent.id, patch)

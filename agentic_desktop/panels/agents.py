@@ -7,14 +7,12 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -24,6 +22,7 @@ from agentic_desktop.background import async_slot
 from agentic_desktop.panels.agent_dialogs import AgentDialog, RunTaskDialog
 from agentic_desktop.panels.agents_table import AGENT_ROLE, AgentsFilter, AgentsTableModel
 from agentic_desktop.widgets.header import PanelHeader
+from agentic_desktop.widgets.list_table import row_table
 from server.services.errors import AgenticError
 
 if TYPE_CHECKING:
@@ -73,13 +72,7 @@ class AgentsPanel(QWidget):
         self.model = AgentsTableModel()
         self.proxy = AgentsFilter()
         self.proxy.setSourceModel(self.model)
-        self.table = QTableView()
-        self.table.setModel(self.proxy)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
+        self.table = row_table(self.proxy)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)

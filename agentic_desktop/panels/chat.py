@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from agentic_desktop import background, dialogs
 from agentic_desktop.background import async_slot
 from agentic_desktop.panels.chat_draft import DraftPane
+from agentic_desktop.panels.hosts_table import fill_model_picker, picked_model, relabel_model_picker
 from agentic_desktop.widgets.chat_view import ChatView, describe_metrics
 from agentic_desktop.widgets.header import PanelHeader
 from agentic_desktop.widgets.sparkline import Sparkline
@@ -137,6 +138,7 @@ class ChatPanel(QWidget):
         self.draft_pane.create_button.clicked.connect(self.on_create_agent_clicked)
         self.draft_pane.draft_button.clicked.connect(self.on_draft_now_clicked)
         bridge.chat_session_changed.connect(self.on_chat_session_changed)
+        bridge.host_state_changed.connect(self.on_host_state_changed)
         QShortcut(
             QKeySequence("Ctrl+Return"),
             self.input,
@@ -209,7 +211,7 @@ class ChatPanel(QWidget):
         self.title.setStyleSheet("font-weight: 600; font-size: 15px; color: #1d2230;")
         self.model_picker = QComboBox()
         self.model_picker.setMinimumWidth(150)
-        self.model_picker.setToolTip("The model this session talks to")
+        self.model_picker.setToolTip("The model this session talks to (and the hosts that have it)")
         top.addWidget(self.title, 1)
         top.addWidget(QLabel("Model"))
         top.addWidget(self.model_picker)
@@ -283,14 +285,14 @@ class ChatPanel(QWidget):
         except AgenticError as exc:
             self.say(f"Could not list the models: {exc}", error=True)
             return
-        current = self.model_picker.currentText()
-        self.model_picker.clear()
-        self.model_picker.addItems(models.models)
+        current = picked_model(self.model_picker)
         wanted = self._current.model_name if self._current else current or models.default_model
-        if wanted:
-            if self.model_picker.findText(wanted) < 0:
-                self.model_picker.addItem(wanted)
-            self.model_picker.setCurrentText(wanted)
+        fill_model_picker(self.model_picker, models.models, self._backend.router.views(), wanted)
+
+    @Slot(object)
+    def on_host_state_changed(self, _event: object) -> None:
+        """Name the hosts that have each model again (one went down, came back, or was added)."""
+        relabel_model_picker(self.model_picker, self._backend.router.views())
 
     @contextlib.contextmanager
     def _quiet(self) -> Iterator[None]:
@@ -386,8 +388,8 @@ class ChatPanel(QWidget):
         if wizard:
             assert chat is not None
             self._show_draft(chat)
-        if chat is not None and self.model_picker.findText(chat.model_name) >= 0:
-            self.model_picker.setCurrentText(chat.model_name)
+        if chat is not None and self.model_picker.findData(chat.model_name) >= 0:
+            self.model_picker.setCurrentIndex(self.model_picker.findData(chat.model_name))
         self._update_buttons()
         if chat is None:
             self.view.setPlaceholderText("Start a chat with New chat, or build an agent with New agent.")
@@ -490,7 +492,7 @@ class ChatPanel(QWidget):
         return chat
 
     def _picked_model(self) -> str | None:
-        return self.model_picker.currentText() or None
+        return picked_model(self.model_picker)
 
     @async_slot()
     async def on_new_chat_clicked(self) -> None:
@@ -605,6 +607,19 @@ class ChatPanel(QWidget):
             self._stream(self._current, text, metadata or {}), name="chat-stream"
         )
         self._update_buttons()
+
+    async def start_chat(self, title: str, text: str, metadata: dict[str, Any] | None = None) -> None:
+        """Open a new general session titled ``title`` and send ``text`` as its first message (how
+        the Knowledge panel's "Ask" hands over a question with its retrieved context)."""
+        if self._streaming is not None:
+            self.say("A reply is still being generated: stop it or wait, then ask again.", error=True)
+            return
+        self.kind_filter.setCurrentText("All sessions")
+        chat = await self._create(
+            ChatSessionDraft(session_type="general", model_name=self._picked_model(), title=title[:200])
+        )
+        if chat is not None:
+            await self.send(text, metadata)
 
     @Slot()
     def on_stop_clicked(self) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -21,8 +21,10 @@ from PySide6.QtWidgets import (
 
 from agentic_desktop import background, dialogs
 from agentic_desktop.background import async_slot
+from agentic_desktop.panels.hosts_table import hosts_of
 from agentic_desktop.panels.models_table import NAME, ModelsTableModel, human_size
 from agentic_desktop.widgets.header import PanelHeader
+from agentic_desktop.widgets.list_table import row_table
 from server.services.errors import AgenticError, DependencyDown, NotFound
 
 if TYPE_CHECKING:
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 
     from agentic_desktop.bridge import BusBridge
     from server.backend import Backend
-    from server.events import ModelPullProgressed, ModelsChanged, OllamaStatusChanged
+    from server.events import HostStateChanged, ModelPullProgressed, ModelsChanged, OllamaStatusChanged
     from server.services.llm import InstalledModel
 
 
@@ -49,7 +51,9 @@ class ModelsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(28, 24, 28, 24)
         layout.setSpacing(10)
-        layout.addWidget(PanelHeader("Models", f"The models installed in Ollama at {backend.llm.host}"))
+        self.header = PanelHeader("Models", f"The models installed in Ollama at {backend.llm.host}")
+        layout.addWidget(self.header)
+        self._all_models: list[InstalledModel] = []
 
         self.banner = QLabel()
         self.banner.setObjectName("modelsBanner")
@@ -85,6 +89,7 @@ class ModelsPanel(QWidget):
         bridge.models_changed.connect(self.on_models_changed)
         bridge.model_pull_progressed.connect(self.on_model_pull_progressed)
         bridge.ollama_status_changed.connect(self.on_ollama_status_changed)
+        bridge.host_state_changed.connect(self.on_host_state_changed)
 
         if not self._reachable:
             self._show_down(backend.llm.status.detail)
@@ -117,9 +122,16 @@ class ModelsPanel(QWidget):
         self.delete_button.setObjectName("deleteButton")
         self.delete_button.setToolTip("Remove the selected model from Ollama (Del)")
         self.delete_button.clicked.connect(self.on_delete_clicked)
+        self.host_filter = QComboBox()
+        self.host_filter.setObjectName("hostFilter")
+        self.host_filter.setToolTip("Show the models one Ollama host has (the Hosts panel lists the hosts)")
+        self.host_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.host_filter.currentIndexChanged.connect(self._apply_host_filter)
+        self._fill_host_filter()
         row.addWidget(self.pull_edit, 1)
         row.addWidget(self.pull_button)
         row.addStretch(1)
+        row.addWidget(self.host_filter)
         row.addWidget(self.refresh_button)
         row.addWidget(self.delete_button)
         return row
@@ -151,17 +163,9 @@ class ModelsPanel(QWidget):
         return self.pull_row
 
     def _build_table(self, model: ModelsTableModel) -> QTableView:
-        table = QTableView()
-        table.setObjectName("modelsTable")
-        table.setModel(model)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setAlternatingRowColors(True)
+        table = row_table(model, "modelsTable")
         table.setShowGrid(False)
-        table.setWordWrap(False)
         table.setCornerButtonEnabled(False)
-        table.verticalHeader().hide()
         table.verticalHeader().setDefaultSectionSize(32)
         header = table.horizontalHeader()
         header.setHighlightSections(False)
@@ -255,8 +259,11 @@ class ModelsPanel(QWidget):
             return
         row = self.model.row_of(name)
         size = human_size(self.model.model_at(row).size) if row is not None else "its space"
+        views = self._backend.router.views()
+        holders = hosts_of(name, views) if len(views) > 1 else []
+        where = f"the hosts {', '.join(holders)}" if holders else f"Ollama at {self._backend.llm.host}"
         question = (
-            f"Delete {name} from Ollama at {self._backend.llm.host}?\n\n"
+            f"Delete {name} from {where}?\n\n"
             f"This frees {size} on disk. Agents that use it stop working until it is pulled again."
         )
         if not await self.confirm("Delete model", question):
@@ -311,11 +318,58 @@ class ModelsPanel(QWidget):
             self.progress.setRange(0, 0)  # manifest, verifying, writing: no size to count
             self._set_pull_status(f"{event.model} · {event.status}", None)
 
+    # -- several hosts --
+
+    def _fill_host_filter(self) -> bool:
+        """One entry per host, shown only when there are several; the subtitle says where models live.
+        Returns whether hosts came or went since the last fill."""
+        views = self._backend.router.views()
+        before = [self.host_filter.itemData(row) for row in range(1, self.host_filter.count())]
+        chosen = self.host_filter.currentData()
+        self.host_filter.blockSignals(True)
+        try:
+            self.host_filter.clear()
+            self.host_filter.addItem("All hosts", None)
+            for view in views:
+                down = " (down)" if view.state == "down" else ""
+                self.host_filter.addItem(f"{view.id}{down}", view.id)
+            index = self.host_filter.findData(chosen) if chosen else 0
+            self.host_filter.setCurrentIndex(max(index, 0))
+        finally:
+            self.host_filter.blockSignals(False)
+        several = len(views) > 1
+        self.host_filter.setVisible(several)
+        self.header.subtitle.setText(
+            f"The models installed on your {len(views)} Ollama hosts; pulls go to the host from the "
+            f"settings ({self._backend.llm.host})"
+            if several
+            else f"The models installed in Ollama at {self._backend.llm.host}"
+        )
+        return before != [view.id for view in views]
+
+    @Slot(object)
+    def on_host_state_changed(self, _event: HostStateChanged) -> None:
+        """List the hosts again; reload the models when a host was added or removed (a host going down
+        or up changes the count of models, and ``OllamaStatusChanged`` reloads for that)."""
+        if self._fill_host_filter():
+            self.schedule_refresh()
+
+    @Slot()
+    def _apply_host_filter(self) -> None:
+        if self._reachable:
+            self._show_models(self._all_models)
+
     # -- showing state --
 
     def _show_models(self, models: Sequence[InstalledModel]) -> None:
         self._reachable = True
         self.banner.hide()
+        self._all_models = list(models)
+        host_id = self.host_filter.currentData()
+        if host_id is not None:
+            view = next((view for view in self._backend.router.views() if view.id == host_id), None)
+            have = set(view.models) if view is not None else set()
+            models = [model for model in models if model.name in have]
         selected = self.selected_name()
         self.model.set_models(models)
         if selected is not None:

@@ -27,6 +27,7 @@ from agentic_desktop.background import async_slot
 from agentic_desktop.panels.secret_dialogs import RevealDialog, SecretDialog
 from agentic_desktop.panels.secrets_table import SECRET_ROLE, AuditTableModel, SecretsTableModel
 from agentic_desktop.widgets.header import PanelHeader
+from agentic_desktop.widgets.list_table import row_table
 from server.services.errors import AgenticError, NotFound
 from server.services.secrets import Actor
 
@@ -171,14 +172,7 @@ class SecretsPanel(QWidget):
 
     def _build_secrets(self) -> QWidget:
         self.model = SecretsTableModel()
-        self.table = QTableView()
-        self.table.setObjectName("secretsTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
+        self.table = row_table(self.model, "secretsTable")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)

@@ -8,14 +8,12 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
     QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -34,6 +32,7 @@ from agentic_desktop.panels.security_table import (
 )
 from agentic_desktop.panels.security_views import AgentReportView, LimitsView, StatusCards
 from agentic_desktop.widgets.header import PanelHeader
+from agentic_desktop.widgets.list_table import row_table
 from server.config_file import ConfigFileError
 from server.services.errors import AgenticError, NotFound
 
@@ -168,15 +167,7 @@ class SecurityPanel(QWidget):
 
     def _build_table(self) -> QWidget:
         self.model = IncidentsTableModel()
-        self.table = QTableView()
-        self.table.setObjectName("incidentsTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
+        self.table = row_table(self.model, "incidentsTable")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)

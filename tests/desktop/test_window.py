@@ -24,7 +24,9 @@ DESIGN_SIDEBAR = [
     "Agents",
     "Tasks & Logs",
     "Chat",
+    "Knowledge",
     "Models",
+    "Hosts",
     "Secrets",
     "System",
     "Security",
@@ -100,6 +102,8 @@ def test_ctrl_number_switches_panels(desktop: DesktopApp, qtbot: QtBot) -> None:
     qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
     assert window.current_section() == "tasks"
     qtbot.keyClick(window, Qt.Key.Key_9, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_section() == "system"
+    qtbot.keyClick(window, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
     assert window.current_section() == "settings"
 
 
