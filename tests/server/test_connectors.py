@@ -7,6 +7,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import pathlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -302,12 +303,22 @@ async def test_filesystem_globs_recursive_and_changed_files_only(tmp_path: Path)
     assert third.unchanged == 3
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-async def test_an_unreadable_file_is_a_failure_entry_not_the_end_of_the_run(tmp_path: Path) -> None:
+async def test_an_unreadable_file_is_a_failure_entry_not_the_end_of_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "ok.txt").write_text("fine")
     locked = tmp_path / "locked.txt"
     locked.write_text("secret")
     locked.chmod(0)
+    if os.geteuid() == 0:  # root reads files whatever their mode: refuse it the way the kernel would
+        read_bytes = pathlib.Path.read_bytes
+
+        def refuse(path: pathlib.Path) -> bytes:
+            if path == locked:
+                raise PermissionError(13, "Permission denied", str(path))
+            return read_bytes(path)
+
+        monkeypatch.setattr(pathlib.Path, "read_bytes", refuse)
     try:
         result = await FilesystemConnector().fetch_new({"directory": str(tmp_path)}, {})
     finally:
