@@ -41,6 +41,7 @@ from agentic_desktop.panels.hosts_table import (
 )
 from agentic_desktop.panels.models_table import human_size
 from agentic_desktop.panels.security_table import short_when
+from agentic_desktop.remote_metrics import get_metrics, refusal
 from agentic_desktop.widgets.card import Card
 from agentic_desktop.widgets.header import PanelHeader
 from agentic_desktop.widgets.list_table import row_table
@@ -348,10 +349,8 @@ class HostsPanel(QWidget):
         if found is None:
             return
         url, token = found
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            async with httpx.AsyncClient(timeout=BOX_TIMEOUT_S) as client:
-                reply = await client.get(f"{url}/api/v1/system/metrics", headers=headers)
+            reply = await get_metrics(url, token, timeout_s=BOX_TIMEOUT_S)
         except httpx.HTTPError as exc:
             text = (
                 f"<span style='color:#d64545'>not reachable: {escape(str(exc) or type(exc).__name__)}</span>"
@@ -541,10 +540,9 @@ def _decision_item(event: RoutingDecision) -> str:
 
 def _box_figures(reply: httpx.Response) -> str:
     """CPU, memory and each GPU from an agentic-server's metrics, or what its answer said instead."""
-    if reply.status_code in (401, 403):
-        return f"<span style='color:#d64545'>refused the token (HTTP {reply.status_code}): check it</span>"
-    if reply.status_code != 200:
-        return f"<span style='color:#d64545'>answered HTTP {reply.status_code}</span>"
+    why = refusal(reply)
+    if why is not None:
+        return f"<span style='color:#d64545'>{why}</span>"
     try:
         sample = reply.json()
         parts = [

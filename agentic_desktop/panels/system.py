@@ -6,15 +6,20 @@ pay for them until the operator opens System.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections import deque
 from dataclasses import dataclass
+from html import escape
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from PySide6.QtCore import QRectF, QSize, Qt, Slot
 from PySide6.QtGui import QColor, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QComboBox,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -27,19 +32,19 @@ from PySide6.QtWidgets import (
 )
 
 from agentic_desktop import background
+from agentic_desktop.remote_metrics import get_history, get_metrics, sample_of
 from agentic_desktop.widgets.header import PanelHeader
-from server.services.errors import FieldError
+from server.services.errors import AgenticError, FieldError
 from server.services.metrics import series_of
 
 if TYPE_CHECKING:
-    import asyncio
     from collections.abc import Iterable, Sequence
 
     from PySide6.QtGui import QHideEvent, QPaintEvent, QShowEvent
 
     from agentic_desktop.bridge import BusBridge
     from server.backend import Backend
-    from server.events import MetricsSampled
+    from server.events import HostStateChanged, MetricsSampled
     from server.services.metrics_models import GpuMetrics, SystemSample
 
 WINDOWS = (("1 min", 60), ("10 min", 600), ("1 h", 3600))
@@ -57,6 +62,10 @@ PLOT_MIN_HEIGHT = 120
 EDGE = 0.06
 DRAWN_POINTS = 400  # buckets per curve at most (each drawn as its low and high)
 GPU_SERIES = re.compile(r"gpu\.(\d+)\.utilization_percent")
+THIS_MACHINE = "This machine"
+REMOTE_EVERY_S = 1.0  # how often the chosen host's agentic-server is asked, while the panel is shown
+REMOTE_TIMEOUT_S = 4.0
+REMOTE_KEPT_S = 3600  # the longest window: older remote points are dropped
 
 
 @dataclass(frozen=True)
@@ -347,6 +356,12 @@ class SystemPanel(QWidget):
         self.charts: dict[str, LiveChart] = {}
         self.value_labels: dict[str, QLabel] = {}
         self.core_bars: CoreBars | None = None
+        # Remote machines (hosts with an agentic-server): None is this machine.
+        self._machine: str | None = None
+        self._remote_points: dict[str, deque[tuple[float, dict[str, float | None]]]] = {}
+        self._remote_latest: dict[str, SystemSample] = {}
+        self._polling: asyncio.Task[None] | None = None
+        self._backfilled: set[str] = set()  # hosts whose history was asked for once
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(28, 24, 28, 16)
@@ -356,6 +371,17 @@ class SystemPanel(QWidget):
         top.addWidget(self.header, 1)
         top.addLayout(self._build_window_choice())
         layout.addLayout(top)
+
+        # Why the chosen remote machine's charts stand still (it does not answer, refuses the token).
+        self.remote_note = QLabel()
+        self.remote_note.setObjectName("remoteNote")
+        self.remote_note.setStyleSheet(
+            "QLabel#remoteNote { background: #fdecec; border: 1px solid #f3b8b8; border-radius: 8px;"
+            " color: #a12a2a; padding: 8px 14px; }"
+        )
+        self.remote_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.remote_note.hide()
+        layout.addWidget(self.remote_note)
 
         # One line, no word wrap: a wrapping label in a scroll area asks for a tall minimum height.
         self.gpu_note = QLabel()
@@ -394,6 +420,24 @@ class SystemPanel(QWidget):
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(lambda seconds=seconds: self.set_window(seconds))
         bridge.metrics_sampled.connect(self.on_metrics_sampled)
+        bridge.host_state_changed.connect(self.on_host_state_changed)
+
+    def _build_machine_choice(self) -> QHBoxLayout:
+        """Which machine the charts show: this one, or a host whose box runs an agentic-server."""
+        row = QHBoxLayout()
+        row.setSpacing(6)
+        self.machine_choice = QComboBox()
+        self.machine_choice.setObjectName("machineChoice")
+        self.machine_choice.addItem(THIS_MACHINE, None)
+        self.machine_choice.setToolTip(
+            "Show this machine, or a host whose box runs an agentic-server (its URL is set on the host)"
+        )
+        self.machine_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.machine_choice.currentIndexChanged.connect(self._on_machine_chosen)
+        row.addStretch(1)
+        row.addWidget(QLabel("Machine"))
+        row.addWidget(self.machine_choice)
+        return row
 
     def _build_window_choice(self) -> QVBoxLayout:
         """Segmented 1 min / 10 min / 1 h buttons with the live state under them."""
@@ -425,6 +469,7 @@ class SystemPanel(QWidget):
         self.live_label = QLabel()
         self.live_label.setObjectName("cardDetail")
         self.live_label.setAlignment(Qt.AlignmentFlag.AlignRight)
+        column.addLayout(self._build_machine_choice())
         column.addStretch(1)
         column.addWidget(segment, 0, Qt.AlignmentFlag.AlignRight)
         column.addWidget(self.live_label)
@@ -437,6 +482,22 @@ class SystemPanel(QWidget):
     def paused(self) -> bool:
         """Whether the charts are standing still (the panel is hidden)."""
         return self._paused
+
+    @property
+    def machine(self) -> str | None:
+        """The host whose machine the charts show, or None for this machine."""
+        return self._machine
+
+    def machines(self) -> list[str]:
+        """The chooser's entries, as shown."""
+        return [self.machine_choice.itemText(i) for i in range(self.machine_choice.count())]
+
+    def set_machine(self, host_id: str | None) -> None:
+        """Show ``host_id``'s box (a host with an agentic-server), or this machine for None."""
+        index = self.machine_choice.findData(host_id)
+        if index < 0:
+            raise ValueError(f"no host {host_id!r} with an agentic-server; choose one of {self.machines()}")
+        self.machine_choice.setCurrentIndex(index)  # _on_machine_chosen does the rest
 
     @property
     def window_seconds(self) -> int:
@@ -471,9 +532,11 @@ class SystemPanel(QWidget):
         if not self._paused:
             return
         self._paused = False
+        self.refresh_machines()
         if not self.charts:
             self._build_charts()
         self._refill()
+        self._poll_if_remote()
         if self._latest is None:
             self._fetching = background.restart(self._fetching, self._fetch_latest(), name="system-latest")
         self._say_live()
@@ -482,13 +545,14 @@ class SystemPanel(QWidget):
         """Stand still while nobody looks: samples are neither drawn nor kept (the history has them)."""
         super().hideEvent(event)
         self._paused = True
+        self._stop_polling()
         self._say_live()
 
     async def _fetch_latest(self) -> None:
         sample = await self._backend.metrics.latest()
         if self._latest is None:
             self._latest = sample
-            if not self._paused:
+            if not self._paused and self._machine is None:
                 self._show_values(sample)
 
     # -- bus signals --
@@ -498,8 +562,12 @@ class SystemPanel(QWidget):
         """Append the new sample to every chart and show its values (only while shown)."""
         sample = event.sample
         self._latest = sample
-        if self._paused or not self.charts:
+        if self._paused or not self.charts or self._machine is not None:
             return
+        self._draw_sample(sample)
+
+    def _draw_sample(self, sample: SystemSample) -> None:
+        """Append one sample (this machine's or the chosen host's) to every chart and show its values."""
         fresh = {gpu.index for gpu in sample.gpu if f"gpu.{gpu.index}" not in self.charts}
         for gpu in sample.gpu:
             self._gpu_names[gpu.index] = gpu.name
@@ -513,6 +581,154 @@ class SystemPanel(QWidget):
                 chart.append(series, stamp, values.get(series))
         self._redraw(stamp)
         self._show_values(sample)
+
+    @Slot(object)
+    def on_host_state_changed(self, _event: HostStateChanged) -> None:
+        """A host came or went: the chooser follows (``showEvent`` catches up while hidden)."""
+        if not self._paused:
+            self.refresh_machines()
+
+    # -- remote machines --
+
+    def refresh_machines(self) -> None:
+        """List this machine and each host with an agentic-server; a chosen host that went is let go."""
+        hosts = [spec.id for spec in self._backend.router.specs() if spec.agentic_url]
+        listed = [self.machine_choice.itemData(i) for i in range(1, self.machine_choice.count())]
+        if hosts == listed:
+            return
+        self.machine_choice.blockSignals(True)
+        while self.machine_choice.count() > 1:
+            self.machine_choice.removeItem(1)
+        for host_id in hosts:
+            self.machine_choice.addItem(host_id, host_id)
+        for gone in set(self._remote_points) - set(hosts):
+            self._remote_points.pop(gone, None)
+            self._remote_latest.pop(gone, None)
+        chosen = self.machine_choice.findData(self._machine) if self._machine is not None else 0
+        self.machine_choice.setCurrentIndex(max(chosen, 0))
+        self.machine_choice.blockSignals(False)
+        if chosen < 0:  # the chosen host was removed
+            self._on_machine_chosen(0)
+
+    @Slot(int)
+    def _on_machine_chosen(self, index: int) -> None:
+        machine = self.machine_choice.itemData(index)
+        if machine == self._machine:
+            return
+        self._stop_polling()
+        self._machine = machine
+        self.remote_note.hide()
+        self._say_live()
+        if not self.charts:  # not shown yet: showEvent builds and fills
+            return
+        for index_ in sorted(self._gpu_indexes()):
+            self._drop_gpu_chart(index_)  # each machine has its own GPUs
+        for chart in self.charts.values():  # nothing of the other machine's stays on screen
+            for series in chart.curves:
+                chart.fill(series, ())
+            for label in chart.value_labels.values():
+                label.setText("—")
+            chart.detail.setText("")
+        self._redraw(time.time())
+        self._refill()
+        self._show_gpu_note()
+        if self._machine is not None and self._machine not in self._remote_latest:
+            self.header.subtitle.setText(f"{self._machine} · waiting for its agentic-server")
+        self._poll_if_remote()
+
+    def _poll_if_remote(self) -> None:
+        if self._machine is not None and not self._paused:
+            self._polling = background.restart(
+                self._polling, self._poll(self._machine), name="system-remote-metrics"
+            )
+
+    def _stop_polling(self) -> None:
+        if self._polling is not None and not self._polling.done():
+            self._polling.cancel()
+        self._polling = None
+
+    async def _poll(self, host_id: str) -> None:
+        """Ask the host's agentic-server every second while it is chosen and the panel is shown."""
+        while True:
+            started = time.monotonic()
+            answered = await self._poll_once(host_id)
+            if answered is not None and host_id not in self._backfilled:
+                self._backfilled.add(host_id)
+                await self._backfill(host_id, *answered)
+            await asyncio.sleep(max(0.0, REMOTE_EVERY_S - (time.monotonic() - started)))
+
+    async def _poll_once(self, host_id: str) -> tuple[str, str | None, SystemSample] | None:
+        """One sample from the host's agentic-server (URL, token and sample), or None and the banner."""
+        try:
+            found = await self._backend.router.agentic_server(host_id)
+        except AgenticError as exc:  # removed meanwhile
+            self._say_remote(f"{host_id}: {exc}")
+            return None
+        if found is None:
+            self._say_remote(f"{host_id} has no agentic-server URL any more")
+            return None
+        url, token = found
+        try:
+            sample = sample_of(await get_metrics(url, token, timeout_s=REMOTE_TIMEOUT_S))
+        except httpx.HTTPError as exc:
+            why = str(exc) or type(exc).__name__
+            self._say_remote(f"{host_id}'s agentic-server at {url} does not answer: {why}")
+            return None
+        except ValueError as exc:
+            self._say_remote(f"{host_id}'s agentic-server at {url} {exc}")
+            return None
+        self._take_remote(host_id, sample)
+        return url, token, sample
+
+    async def _backfill(self, host_id: str, url: str, token: str | None, sample: SystemSample) -> None:
+        """The hour before the first poll, from the host's own history (once; best effort)."""
+        names = [name for name in series_of(sample) if not name.startswith("cpu.core.")]
+        history = await get_history(url, token, names, window_s=REMOTE_KEPT_S, timeout_s=REMOTE_TIMEOUT_S)
+        points = self._remote_points.get(host_id)
+        if not history or points is None:
+            return
+        first = points[0][0] if points else float("inf")
+        earlier: dict[float, dict[str, float | None]] = {}
+        for name, series in history.items():
+            for stamp, value in series:
+                if stamp < first:  # what was polled already stays as polled
+                    earlier.setdefault(stamp, {})[name] = value
+        points.extendleft(sorted(earlier.items(), reverse=True))
+        if host_id == self._machine and not self._paused and self.charts:
+            self._refill()
+
+    def _say_remote(self, text: str) -> None:
+        """The banner over the charts (which keep what they had)."""
+        if self._machine is None:
+            return
+        self.remote_note.setText(f"<b>{escape(text, quote=False)}</b> — retrying every {REMOTE_EVERY_S:g} s.")
+        self.remote_note.show()
+
+    def _take_remote(self, host_id: str, sample: SystemSample) -> None:
+        """Keep a remote sample (an hour at most) and draw it when that host is on screen."""
+        points = self._remote_points.setdefault(host_id, deque())
+        stamp = sample.timestamp.timestamp()
+        self._remote_latest[host_id] = sample
+        if not points or stamp > points[-1][0]:
+            points.append((stamp, series_of(sample)))
+        while points and points[0][0] < stamp - REMOTE_KEPT_S:
+            points.popleft()
+        if host_id != self._machine:
+            return
+        self.remote_note.hide()
+        if not self._paused and self.charts:
+            self._draw_sample(sample)
+            self._show_gpu_note()
+
+    def _drop_gpu_chart(self, index: int) -> None:
+        for key in (f"gpu.{index}", f"gpu.{index}.thermal"):
+            chart = self.charts.pop(key)
+            for label_key in (*chart.value_labels, key):
+                self.value_labels.pop(label_key, None)
+            self._gpu_band.removeWidget(chart)
+            chart.deleteLater()
+        self._place_gpus()
+        self._show_gpu_note()
 
     # -- building --
 
@@ -566,7 +782,7 @@ class SystemPanel(QWidget):
         self, band: QHBoxLayout, key: str, title: str, lines: list[Line], unit: str, percent_scale: bool
     ) -> LiveChart:
         chart = LiveChart(title, lines, unit=unit, percent_scale=percent_scale)
-        chart.set_window(self._window, self._backend.metrics.interval)
+        chart.set_window(self._window, self._interval())
         self.charts[key] = chart
         self.value_labels.update(chart.value_labels)
         self.value_labels[key] = chart.detail
@@ -599,7 +815,7 @@ class SystemPanel(QWidget):
             tooltip=f"GPU {index}: temperature (left axis, °C) and power draw (right axis, W)",
         )
         for key, chart in ((prefix, load), (f"{prefix}.thermal", thermal)):
-            chart.set_window(self._window, self._backend.metrics.interval)
+            chart.set_window(self._window, self._interval())
             self.charts[key] = chart
             self.value_labels.update(chart.value_labels)
             self.value_labels[key] = chart.detail
@@ -627,7 +843,12 @@ class SystemPanel(QWidget):
         if self._gpu_indexes():
             self.gpu_note.hide()
             return
-        reason = self._backend.metrics.gpu_unavailable or "No GPU reported by NVML"
+        if self._machine is not None and self._machine not in self._remote_latest:
+            reason = f"No figures from {self._machine}'s agentic-server yet"
+        elif self._machine is not None:
+            reason = f"{self._machine}'s agentic-server reports no NVIDIA GPU"
+        else:
+            reason = self._backend.metrics.gpu_unavailable or "No GPU reported by NVML"
         self.gpu_note.setText(f"<b>GPU</b> — {reason}.")
         self.gpu_note.setToolTip("A chart per GPU appears here as soon as one reports figures.")
         self.gpu_note.show()
@@ -638,10 +859,28 @@ class SystemPanel(QWidget):
         return [name for name in self._backend.metrics.metric_names() if name.startswith("cpu.core.")]
 
     def _history_gpus(self) -> list[int]:
-        names = self._backend.metrics.metric_names()
+        if self._machine is not None:
+            points = self._remote_points.get(self._machine, ())
+            names: Iterable[str] = {name for _, values in points for name in values}
+        else:
+            names = self._backend.metrics.metric_names()
         return sorted({int(match[1]) for name in names if (match := GPU_SERIES.fullmatch(name))})
 
+    def _interval(self) -> float:
+        """Seconds between the shown machine's samples."""
+        return REMOTE_EVERY_S if self._machine is not None else self._backend.metrics.interval
+
+    def _shown_latest(self) -> SystemSample | None:
+        return self._latest if self._machine is None else self._remote_latest.get(self._machine)
+
     def _fill(self, chart: LiveChart) -> None:
+        if self._machine is not None:
+            points = self._remote_points.get(self._machine, ())
+            newest = points[-1][0] if points else 0.0
+            shown = [(stamp, values) for stamp, values in points if stamp >= newest - self._window]
+            for series in chart.curves:
+                chart.fill(series, ((stamp, values.get(series)) for stamp, values in shown))
+            return
         for series in chart.curves:
             try:
                 history = self._backend.metrics.history(series, self._window)
@@ -655,13 +894,14 @@ class SystemPanel(QWidget):
             if f"gpu.{index}" not in self.charts:
                 self._add_gpu_chart(index)
         for chart in self.charts.values():
-            chart.set_window(self._window, self._backend.metrics.interval)
+            chart.set_window(self._window, self._interval())
             self._fill(chart)
         newest = max((stamp for chart in self.charts.values() if (stamp := chart.newest())), default=None)
         if newest is not None:
             self._redraw(newest)
-        if self._latest is not None:
-            self._show_values(self._latest)
+        latest = self._shown_latest()
+        if latest is not None:
+            self._show_values(latest)
 
     def _redraw(self, now: float) -> None:
         for chart in self.charts.values():
@@ -670,9 +910,9 @@ class SystemPanel(QWidget):
     # -- current values --
 
     def _say_live(self) -> None:
-        interval = self._backend.metrics.interval
-        every = f"{interval:g} s"
-        state = "Paused while hidden" if self._paused else f"Live · a sample every {every}"
+        every = f"{self._interval():g} s"
+        where = " · a sample" if self._machine is None else f" from {self._machine} ·"
+        state = "Paused while hidden" if self._paused else f"Live{where} every {every}"
         self.live_label.setText(state)
 
     def _set(self, key: str, html: str) -> None:
@@ -682,7 +922,10 @@ class SystemPanel(QWidget):
 
     def _show_values(self, sample: SystemSample) -> None:
         system = sample.system
-        self.header.subtitle.setText(f"{system.hostname} · {system.platform} · up {system.uptime.formatted}")
+        where = "" if self._machine is None else f"{self._machine} · "
+        self.header.subtitle.setText(
+            f"{where}{system.hostname} · {system.platform} · up {system.uptime.formatted}"
+        )
         if not self.charts:
             return
         cpu = sample.cpu

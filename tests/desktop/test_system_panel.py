@@ -31,7 +31,9 @@ from server.services.metrics_models import (
     GpuUtilization,
     SystemSample,
 )
+from tests.conftest import API_KEY
 from tests.desktop.conftest import wait_until
+from tests.fakes.ollama import FakeOllamaThread
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -308,7 +310,8 @@ def test_without_a_gpu_the_panel_says_why_until_one_appears(
 ) -> None:
     metrics, bridge = gpuless.metrics, gpuless.bridge
     base = qloop.run_until_complete(metrics.sample())
-    backend = cast("Backend", SimpleNamespace(metrics=metrics))  # the panel reads only the metrics
+    # The panel reads the metrics, and the router's hosts for its machine chooser (none here).
+    backend = cast("Backend", SimpleNamespace(metrics=metrics, router=SimpleNamespace(specs=list)))
     panel = SystemPanel(backend, bridge)
     qtbot.addWidget(panel)
     show(panel, qloop)
@@ -453,3 +456,107 @@ def test_a_stretched_sparkline_spreads_a_short_history_over_its_width(qtbot: QtB
         line.set_values([20.0, 60.0, 40.0])
     assert drawn_columns(slotted) < 20  # three slots at the right edge
     assert drawn_columns(stretched) > 150  # the same three values across the width
+
+
+@pytest.fixture
+def box_ollama() -> Iterator[FakeOllamaThread]:
+    """The Ollama of a second host (the router probes it when the host is added)."""
+    runner = FakeOllamaThread()
+    with runner:
+        yield runner
+
+
+def test_a_host_with_an_agentic_server_can_be_charted_and_this_machine_again(
+    panel: SystemPanel,
+    desktop: DesktopApp,
+    base: SystemSample,
+    qloop: BatchedQEventLoop,
+    box_ollama: FakeOllamaThread,
+) -> None:
+    # The window's own API is an agentic-server: the second host's box is this one, seen through HTTP.
+    assert desktop.api is not None
+    assert desktop.backend is not None
+    router = desktop.backend.router
+    qloop.run_until_complete(
+        router.add_host("gpu-box-2", box_ollama.fake.url, agentic_url=desktop.api.url, agentic_token=API_KEY)
+    )
+    keep(desktop, [variant(base, k, cpu=20.0) for k in range(1, 31)])
+    show(panel, qloop)
+    assert panel.machines() == ["This machine", "gpu-box-2"]
+    assert panel.machine is None
+    local_points = panel.curve_points("cpu.usage_percent")
+    assert local_points == 31
+
+    panel.machine_choice.setCurrentIndex(1)  # as the operator picks it
+
+    # Its hour of history (GET .../metrics/history over HTTP), then a point per poll.
+    wait_until(qloop, lambda: panel.curve_points("cpu.usage_percent") == local_points)
+    assert panel.curve_points("memory.usage_percent") == local_points
+    assert panel.machine == "gpu-box-2"
+    assert panel.header.subtitle.text().startswith("gpu-box-2 · ")
+    assert "from gpu-box-2" in panel.live_label.text()
+    # A new sample on the remote (kept, not announced on this window's bus) reaches the charts by polling.
+    keep(desktop, [variant(base, 40, cpu=66.0, gpus=[fake_gpu(utilization=91.0)])])
+    wait_until(qloop, lambda: panel.curve_points("cpu.usage_percent") == local_points + 1)
+    wait_until(qloop, lambda: f"gpu.{GPU}" in panel.charts)
+    assert "66.0 %" in panel.value_labels["cpu.usage_percent"].text()
+    assert "91.0 %" in panel.value_labels[f"gpu.{GPU}.utilization_percent"].text()
+    assert panel.curve_points(f"gpu.{GPU}.utilization_percent") == local_points + 1  # none, then 91 %
+    assert panel.remote_note.isHidden()
+    # This window's own samples are not drawn over the remote's.
+    publish(desktop, variant(base, 41, cpu=5.0))
+    wait_until(qloop, lambda: panel.curve_points("cpu.usage_percent") == local_points + 2)  # polled
+
+    panel.set_machine(None)
+
+    assert panel.machine is None
+    assert panel.curve_points("cpu.usage_percent") == local_points + 2  # the local history again
+    assert "5.0 %" in panel.value_labels["cpu.usage_percent"].text()
+    assert not panel.header.subtitle.text().startswith("gpu-box-2")
+    assert "from" not in panel.live_label.text()
+    publish(desktop, variant(base, 42, cpu=44.0))
+    wait_until(qloop, lambda: "44.0 %" in panel.value_labels["cpu.usage_percent"].text())
+    assert panel.curve_points("cpu.usage_percent") == local_points + 3
+
+
+def test_a_host_whose_agentic_server_is_down_or_wrong_says_so_and_is_retried(
+    panel: SystemPanel, desktop: DesktopApp, qloop: BatchedQEventLoop, box_ollama: FakeOllamaThread
+) -> None:
+    assert desktop.api is not None
+    assert desktop.backend is not None
+    router = desktop.backend.router
+    show(panel, qloop)
+    assert panel.machines() == ["This machine"]
+    # Added while the panel is on screen: the chooser follows the router's host events.
+    qloop.run_until_complete(
+        router.add_host("gpu-box-3", "http://127.0.0.3:9", agentic_url="http://127.0.0.3:9")
+    )
+    qloop.run_until_complete(
+        # Its "agentic-server" is an Ollama: it answers, but not with metrics.
+        router.add_host("gpu-box-4", box_ollama.fake.url, agentic_url=box_ollama.fake.url)
+    )
+    wait_until(qloop, lambda: panel.machines() == ["This machine", "gpu-box-3", "gpu-box-4"])
+
+    panel.set_machine("gpu-box-3")
+    wait_until(qloop, lambda: panel.remote_note.isVisible())
+    assert "gpu-box-3's agentic-server at http://127.0.0.3:9 does not answer" in panel.remote_note.text()
+    assert "retrying" in panel.remote_note.text()
+    assert panel.curve_points("cpu.usage_percent") == 0  # nothing invented
+    assert "No figures from gpu-box-3's agentic-server yet" in panel.gpu_note.text()
+
+    panel.set_machine("gpu-box-4")
+    wait_until(qloop, lambda: "gpu-box-4" in panel.remote_note.text())
+    wrong = f"gpu-box-4's agentic-server at {box_ollama.fake.url} answered HTTP 404"
+    assert wrong in panel.remote_note.text()
+
+    panel.set_machine(None)
+    assert panel.remote_note.isHidden()
+    assert panel.curve_points("cpu.usage_percent") >= 1
+
+    # A removed host leaves the chooser; were it chosen, the panel goes back to this machine.
+    panel.set_machine("gpu-box-4")
+    qloop.run_until_complete(router.remove_host("gpu-box-4"))
+    wait_until(qloop, lambda: panel.machines() == ["This machine", "gpu-box-3"])
+    assert panel.machine is None
+    with pytest.raises(ValueError, match="no host 'gpu-box-4'"):
+        panel.set_machine("gpu-box-4")
