@@ -44,6 +44,7 @@ class AgentsPanel(QWidget):
         self._backend = backend
         self._dialog: AgentDialog | RunTaskDialog | None = None
         self._refreshing: asyncio.Task[None] | None = None
+        self._changed_meanwhile: dict[str, AgentChanged] | None = None  # changes seen during a reload
         self._select_when_shown: str | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(28, 24, 28, 24)
@@ -128,13 +129,21 @@ class AgentsPanel(QWidget):
         self._refreshing = background.restart(self._refreshing, self.refresh(), name="agents-refresh")
 
     async def refresh(self) -> None:
-        """Reload every agent."""
+        """Reload every agent.
+
+        A change that arrives while the list is being read may be missing from that list (read
+        before the change was committed): it is kept and applied again after the reload."""
+        self._changed_meanwhile = {}
         try:
             agents = await self._backend.agents.list(limit=1000)
         except AgenticError as exc:
             self.message.setText(f"Could not load the agents: {exc}")
             return
+        finally:
+            changed, self._changed_meanwhile = self._changed_meanwhile, None
         self.model.reset(agents)
+        for event in (changed or {}).values():
+            self._apply(event)
         self._say_count()
 
     def _say_count(self) -> None:
@@ -148,6 +157,12 @@ class AgentsPanel(QWidget):
     @Slot(object)
     def on_agent_changed(self, event: AgentChanged) -> None:
         """Keep the table in step with changes made anywhere (window or API)."""
+        if self._changed_meanwhile is not None:  # a reload is reading the list right now
+            self._changed_meanwhile[event.agent.id] = event
+        self._apply(event)
+        self._say_count()
+
+    def _apply(self, event: AgentChanged) -> None:
         if event.deleted:
             self.model.remove(event.agent.id)
         else:
@@ -155,7 +170,6 @@ class AgentsPanel(QWidget):
             if event.agent.id == self._select_when_shown:
                 self._select_when_shown = None
                 self.select_agent(event.agent.id)
-        self._say_count()
 
     def selected_agent(self) -> Agent | None:
         """The agent of the selected row."""

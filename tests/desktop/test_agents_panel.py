@@ -3,17 +3,22 @@ and see its output and logs, delete with confirmation, search."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from agentic_desktop.panels.agent_dialogs import AgentDialog, RunTaskDialog, parse_conversation
 from agentic_desktop.panels.agents import AgentsPanel
+from agentic_desktop.panels.agents_table import AGENT_ROLE
 from agentic_desktop.panels.tasks import TasksPanel
 from server.services.agents import AgentDraft
 from tests.desktop.conftest import wait_until
 
 if TYPE_CHECKING:
+    import pytest
+
     from agentic_desktop.app import DesktopApp
     from agentic_desktop.loop import BatchedQEventLoop
+    from server.services.agents import Agent
     from tests.fakes.ollama import FakeOllamaThread
 
 
@@ -179,3 +184,33 @@ def test_conversation_text_becomes_chat_messages() -> None:
         {"role": "user", "content": "bye"},
     ]
     assert parse_conversation("Just a question") == [{"role": "user", "content": "Just a question"}]
+
+
+def test_an_agent_created_while_the_list_is_read_is_not_lost(
+    desktop: DesktopApp, qloop: BatchedQEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reload read the list before the new agent was committed; its event came meanwhile."""
+    panel = agents_panel(desktop)
+    wait_until(qloop, lambda: panel._refreshing is None or panel._refreshing.done())
+    assert desktop.backend is not None
+    agents = desktop.backend.agents
+    stale = qloop.run_until_complete(agents.list(limit=1000))
+    reading, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_list(**_: object) -> list[Agent]:
+        reading.set()
+        await release.wait()
+        return stale  # as read before the agent below existed
+
+    monkeypatch.setattr(agents, "list", slow_list)
+    panel.schedule_refresh()
+    qloop.run_until_complete(reading.wait())
+    monkeypatch.undo()
+    new_id = add_agent(desktop, qloop, "Meanwhile")
+    wait_until(qloop, lambda: panel.model.rowCount() == len(stale) + 1)
+    release.set()
+    wait_until(qloop, lambda: panel._refreshing is not None and panel._refreshing.done())
+    assert [panel.model.index(row, 0).data(AGENT_ROLE).id for row in range(panel.model.rowCount())] == [
+        new_id,
+        *[agent.id for agent in stale],
+    ]
