@@ -48,6 +48,17 @@ class Stored:
     vector: list[float]
 
 
+def dimension_conflict(
+    location: str, model: str, dimension: int, stored: int, stored_model: str | None
+) -> Conflict:
+    """The error for vectors of another length than those stored: the embedding model changed."""
+    return Conflict(
+        f"The embedding model {model} makes {dimension}-dimension vectors, but the store at "
+        f"{location} holds {stored}-dimension vectors (made with {stored_model}): set "
+        f"AGENTIC_EMBEDDING_MODEL back to {stored_model}, or clear the store and index again"
+    )
+
+
 class VectorStore:
     """Thread-safe access to the collection; every method blocks (call it from a thread)."""
 
@@ -161,11 +172,7 @@ class VectorStore:
                     )
             return
         if stored != dimension:
-            raise Conflict(
-                f"The embedding model {model} makes {dimension}-dimension vectors, but the store at "
-                f"{self.location} holds {stored}-dimension vectors (made with {stored_model}): set "
-                f"AGENTIC_EMBEDDING_MODEL back to {stored_model}, or clear the store and index again"
-            )
+            raise dimension_conflict(self.location, model, dimension, stored, stored_model)
 
     def count(self) -> int:
         """Stored chunks."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from server.services.errors import DependencyDown
+from server.services.semantic_store import dimension_conflict
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -170,6 +171,11 @@ class ProcessVectorStore:
         return dimension, model
 
     def check_dimension(self, dimension: int, model: str, *, store: bool) -> None:
+        if self._known is not None:  # fixed once set: no round trip to the child per query
+            stored, stored_model = self._known
+            if stored != dimension:
+                raise dimension_conflict(self.location, model, dimension, stored, stored_model)
+            return
         self._call("check_dimension", dimension, model, store=store)
 
     def count(self) -> int:
